@@ -1,0 +1,106 @@
+"""The error hierarchy, and the one table that maps OKX codes onto it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class OkxError(Exception):
+    """Root of every error okx-async raises on purpose."""
+
+
+class OkxConfigError(OkxError):
+    """The client was set up wrongly, e.g. credentials are missing."""
+
+
+class OkxTransportError(OkxError):
+    """The request did not produce an HTTP answer: timeout, refused or reset connection."""
+
+
+class OkxResponseError(OkxError):
+    """The server answered, but not with a well-formed OKX envelope (say an HTML 502 page)."""
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class OkxAPIError(OkxError):
+    """OKX answered with a non-zero ``code``.
+
+    ``code`` is always a string, because OKX has sent it both ways.
+    """
+
+    def __init__(self, code: str, msg: str, *, http_status: int | None = None) -> None:
+        super().__init__(f"OKX error {code}: {msg}" if msg else f"OKX error {code}")
+        self.code = code
+        self.msg = msg
+        self.http_status = http_status
+
+
+class OkxAuthError(OkxAPIError):
+    """Authentication failed (codes 501xx): wrong key, signature, passphrase or timestamp."""
+
+
+class OkxRateLimitError(OkxAPIError):
+    """OKX kept answering 50011 after the client had used up its retries."""
+
+
+class OkxServerBusyError(OkxAPIError):
+    """OKX said it is unavailable or overloaded (50001, 50004, 50013, 50026)."""
+
+
+class OkxParameterError(OkxAPIError):
+    """OKX rejected a parameter (51xxx), e.g. an unknown currency."""
+
+
+class OkxRetriesExhausted(OkxError):
+    """A retryable failure kept happening until the retry budget ran out.
+
+    ``attempts`` is how many requests were sent; ``last`` (also ``__cause__``) is the
+    last failure.
+    """
+
+    def __init__(self, attempts: int, last: BaseException) -> None:
+        super().__init__(f"gave up after {attempts} attempts: {last}")
+        self.attempts = attempts
+        self.last = last
+
+
+class OkxBatchError(OkxError):
+    """Some currencies of a fan-out failed.
+
+    ``results`` holds every success and ``errors`` every failure, both keyed by the
+    currency as the caller passed it, so nothing that succeeded is lost.
+    """
+
+    def __init__(self, results: Mapping[str, object], errors: Mapping[str, BaseException]) -> None:
+        failed = ", ".join(f"{ccy}: {exc}" for ccy, exc in errors.items())
+        super().__init__(f"{len(errors)} of {len(results) + len(errors)} failed ({failed})")
+        self.results = dict(results)
+        self.errors = dict(errors)
+
+
+RATE_LIMITED = "50011"
+TIMESTAMP_EXPIRED = "50102"
+
+#: OKX codes that mean "try again later"; 50011 is handled by the limiter first.
+RETRYABLE_CODES = frozenset({"50001", "50004", "50011", "50013", "50026"})
+
+_BUSY_CODES = frozenset({"50001", "50004", "50013", "50026"})
+
+
+def api_error(code: str, msg: str, http_status: int | None) -> OkxAPIError:
+    """Build the most specific :class:`OkxAPIError` for an OKX ``code``."""
+    cls: type[OkxAPIError]
+    if code == RATE_LIMITED:
+        cls = OkxRateLimitError
+    elif code in _BUSY_CODES:
+        cls = OkxServerBusyError
+    elif code.startswith("501"):
+        cls = OkxAuthError
+    elif code.startswith("51"):
+        cls = OkxParameterError
+    else:
+        cls = OkxAPIError
+    return cls(code, msg, http_status=http_status)
