@@ -6,7 +6,13 @@ from collections.abc import Mapping
 
 
 class OkxError(Exception):
-    """Root of every error okx-async raises on purpose."""
+    """Root of every error okx-async raises on purpose.
+
+    ``attempts`` is how many requests the call sent before giving up; the failure
+    before the last one, if any, is chained as ``__context__``.
+    """
+
+    attempts: int = 0
 
 
 class OkxConfigError(OkxError):
@@ -52,19 +58,6 @@ class OkxServerBusyError(OkxAPIError):
 
 class OkxParameterError(OkxAPIError):
     """OKX rejected a parameter (51xxx), e.g. an unknown currency."""
-
-
-class OkxRetriesExhausted(OkxError):
-    """A retryable failure kept happening until the retry budget ran out.
-
-    ``attempts`` is how many requests were sent; ``last`` (also ``__cause__``) is the
-    last failure.
-    """
-
-    def __init__(self, attempts: int, last: BaseException) -> None:
-        super().__init__(f"gave up after {attempts} attempts: {last}")
-        self.attempts = attempts
-        self.last = last
 
 
 class OkxBatchError(OkxError):

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def okx_timestamp(epoch_seconds: float | None = None) -> str:
@@ -14,25 +14,43 @@ def okx_timestamp(epoch_seconds: float | None = None) -> str:
     ``2020-12-08T09:08:57.715Z``."""
     if epoch_seconds is None:
         epoch_seconds = time.time()
-    millis = int(epoch_seconds * 1000)
-    moment = datetime.fromtimestamp(millis // 1000, tz=timezone.utc)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis % 1000:03d}Z"
+    seconds, millis = divmod(int(epoch_seconds * 1000), 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
-def sign(secret_key: bytes, timestamp: str, method: str, request_path: str, body: str = "") -> str:
-    """Return the Base64 HMAC-SHA256 signature of one request.
+class Signer:
+    """Signs requests with one secret key, keyed once and copied per request."""
 
-    ``request_path`` must be exactly the path and query that go on the wire, because
-    the server signs what it receives, not what we meant to send.
-    """
-    prehash = f"{timestamp}{method.upper()}{request_path}{body}".encode()
-    digest = hmac.new(secret_key, prehash, hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
+    __slots__ = ("_mac",)
+
+    def __init__(self, secret_key: str | bytes) -> None:
+        key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)
+
+    def __repr__(self) -> str:
+        return "<Signer key=<hidden>>"
+
+    def sign(self, timestamp: str, method: str, request_path: str, body: str = "") -> str:
+        """Return the Base64 HMAC-SHA256 signature of one request.
+
+        ``request_path`` must be exactly the path and query that go on the wire,
+        because the server checks what it receives, not what we meant to send.
+        """
+        mac = self._mac.copy()
+        mac.update(f"{timestamp}{method.upper()}{request_path}{body}".encode())
+        return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def sign(
+    secret_key: str | bytes, timestamp: str, method: str, request_path: str, body: str = ""
+) -> str:
+    """One-off form of :meth:`Signer.sign`."""
+    return Signer(secret_key).sign(timestamp, method, request_path, body)
 
 
 def parse_okx_timestamp(value: str) -> float:
     """Inverse of :func:`okx_timestamp`; raises ``ValueError`` on anything else."""
     if not value.endswith("Z"):
         raise ValueError(f"not an OKX timestamp: {value!r}")
-    moment = datetime.strptime(value[:-1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+    moment = datetime.strptime(value[:-1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
     return moment.timestamp()

@@ -1,0 +1,309 @@
+"""Rate limiting per ``(user id, endpoint)``: the interface and the in-memory limiter.
+
+The guarantee: never more than ``rule.requests`` requests *arrive at the server*
+inside any window of ``rule.window`` seconds, and no request waits longer than that
+needs.
+
+Why slots are anchored at the response: a request reaches the server some unknown
+time after we send it, so counting send times is not enough once the network
+jitters. The server received a request no later than the moment its answer reached
+us, so a slot is held while its request is in flight and becomes free again
+``window + margin`` after the request finished (answer, error, timeout or
+cancellation, whichever came first). The cost is about one round trip per window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+log = logging.getLogger(__name__)
+
+#: Added to every window: room for clock granularity on the server side.
+DEFAULT_MARGIN = 0.02
+
+
+@attrs.frozen
+class RateLimit:
+    """A rule of the form "``requests`` per ``window`` seconds"."""
+
+    requests: int = attrs.field(validator=attrs.validators.gt(0))
+    window: float = attrs.field(validator=attrs.validators.gt(0))
+
+    @property
+    def even_interval(self) -> float:
+        """Spacing of evenly paced requests that never exceeds the rule."""
+        return self.window / self.requests
+
+
+@attrs.frozen
+class LimitKey:
+    """What a budget is counted by: OKX counts private limits per user id and endpoint."""
+
+    user_id: str
+    endpoint: str
+
+
+class Permit(Protocol):
+    """An acquired slot; leaving it records when the request was over."""
+
+    async def __aenter__(self) -> None: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """What :class:`~okx_async.OkxClient` needs from a limiter.
+
+    ``async with limiter.slot(key, rule): send()`` waits for a free slot and holds it
+    while the request is in flight. ``throttled`` is called when the server still
+    answered 50011, so the limiter can back off every waiter on that key.
+    """
+
+    def slot(self, key: LimitKey, rule: RateLimit) -> Permit: ...
+
+    async def throttled(self, key: LimitKey, rule: RateLimit) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SlidingWindow:
+    """The pure arithmetic of one budget, with time passed in: no clock, no I/O.
+
+    A slot is *in flight* from grant to completion, then *cooling* until
+    ``completion + window + margin``. A new grant needs fewer than ``requests``
+    slots in flight or cooling, the pause (after a 50011) to be over and, once
+    switched to even pacing, ``pace`` seconds since the last grant.
+    """
+
+    __slots__ = ("_cooling", "in_flight", "last_grant", "margin", "pace", "paused_until", "rule")
+
+    def __init__(self, rule: RateLimit, margin: float = DEFAULT_MARGIN) -> None:
+        self.rule = rule
+        self.margin = margin
+        #: Requests granted and not finished yet.
+        self.in_flight = 0
+        #: When each finished slot becomes free; ascending, since completions are.
+        self._cooling: deque[float] = deque()
+        self.paused_until = -math.inf
+        #: Minimum spacing between grants, or 0 for bursts.
+        self.pace = 0.0
+        self.last_grant = -math.inf
+
+    def ready_at(self, now: float) -> float:
+        """The earliest time a new grant is allowed; ``inf`` until a request finishes."""
+        cooling = self._cooling
+        while cooling and cooling[0] <= now:
+            cooling.popleft()
+        if self.in_flight + len(cooling) < self.rule.requests:
+            at = now
+        elif cooling:
+            at = cooling[0]
+        else:
+            return math.inf
+        return max(at, self.paused_until, self.last_grant + self.pace)
+
+    def grant(self, now: float) -> None:
+        """Take a slot; call only when ``ready_at(now) <= now``."""
+        self.in_flight += 1
+        self.last_grant = now
+
+    def finish(self, now: float) -> None:
+        """The request of a granted slot is over: it may have reached the server until now."""
+        self.in_flight -= 1
+        self._cooling.append(now + self.rule.window + self.margin)
+
+    def give_back(self) -> None:
+        """A granted slot was never used to send anything."""
+        self.in_flight -= 1
+
+    def pause(self, now: float) -> None:
+        """Hold every grant for a whole window: the server says we are over."""
+        self.paused_until = max(self.paused_until, now + self.rule.window + self.margin)
+
+    def pace_evenly(self) -> None:
+        """Space grants evenly, for servers that punish bursts (sliding-window counters)."""
+        self.pace = (self.rule.window + self.margin) / self.rule.requests
+
+    def idle(self, now: float) -> bool:
+        """True when forgetting this budget would change nothing."""
+        return self.in_flight == 0 and self.ready_at(now) <= now and self.pace == 0.0
+
+
+class _Bucket:
+    """A :class:`SlidingWindow` with a FIFO of waiting tasks, woken by one timer."""
+
+    __slots__ = ("_timer", "_timer_at", "_waiters", "key", "window")
+
+    def __init__(self, key: LimitKey, window: SlidingWindow) -> None:
+        self.key = key
+        self.window = window
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+
+    def __repr__(self) -> str:
+        w = self.window
+        return (
+            f"<_Bucket {self.key.user_id}:{self.key.endpoint} in_flight={w.in_flight} "
+            f"waiters={len(self._waiters)} pace={w.pace}>"
+        )
+
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self._waiters and self.window.ready_at(now) <= now:
+            self.window.grant(now)
+            return
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(waiter)
+        self._wake(loop)
+        if not waiter.done():
+            log.debug("waiting for a slot on %s (%d queued)", self.key, len(self._waiters))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Granted, then cancelled before it could send: the slot is unused.
+                self.window.give_back()
+            else:
+                self._waiters.remove(waiter)
+            self._wake(loop)
+            raise
+
+    def release(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.window.finish(loop.time())
+        self._wake(loop)
+
+    def pause(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.window.pause(loop.time())
+        self._wake(loop)
+
+    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Grant slots to the head of the queue, then arm the timer for the next one."""
+        now = loop.time()
+        waiters = self._waiters
+        at = math.inf
+        while waiters:
+            at = self.window.ready_at(now)
+            if at > now:
+                break
+            waiter = waiters.popleft()
+            self.window.grant(now)
+            waiter.set_result(None)
+        if waiters and at != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer, self._timer_at = None, math.inf
+            if at < math.inf:
+                self._timer = loop.call_at(at, self._on_timer, loop)
+                self._timer_at = at
+
+    def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer, self._timer_at = None, math.inf
+        self._wake(loop)
+
+    def busy(self, now: float) -> bool:
+        return bool(self._waiters) or not self.window.idle(now)
+
+
+class _MemoryPermit:
+    __slots__ = ("_bucket",)
+
+    def __init__(self, bucket: _Bucket) -> None:
+        self._bucket = bucket
+
+    async def __aenter__(self) -> None:
+        await self._bucket.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._bucket.release()
+
+
+class MemoryLimiter:
+    """The in-process limiter; one is shared by every client of the process.
+
+    Example::
+
+        limiter = MemoryLimiter()
+        async with limiter.slot(LimitKey("123", "/api/v5/x"), RateLimit(5, 2)):
+            ...  # send one request
+
+    Idle budgets are forgotten once there are more than ``max_idle`` of them, so a
+    long-running process keeps a flat footprint.
+    """
+
+    __slots__ = ("_buckets", "margin", "max_idle")
+
+    def __init__(self, *, margin: float = DEFAULT_MARGIN, max_idle: int = 1024) -> None:
+        self.margin = margin
+        self.max_idle = max_idle
+        self._buckets: dict[LimitKey, _Bucket] = {}
+
+    def __repr__(self) -> str:
+        return f"<MemoryLimiter margin={self.margin} budgets={len(self._buckets)}>"
+
+    def _bucket(self, key: LimitKey, rule: RateLimit) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket.window.rule != rule:
+            # A changed rule starts afresh: the old arithmetic no longer applies.
+            if len(self._buckets) >= self.max_idle:
+                self._evict_idle()
+            bucket = self._buckets[key] = _Bucket(key, SlidingWindow(rule, self.margin))
+        return bucket
+
+    def _evict_idle(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for key in [k for k, b in self._buckets.items() if not b.busy(now)]:
+            del self._buckets[key]
+
+    def slot(self, key: LimitKey, rule: RateLimit) -> Permit:
+        return _MemoryPermit(self._bucket(key, rule))
+
+    async def throttled(self, key: LimitKey, rule: RateLimit) -> None:
+        bucket = self._bucket(key, rule)
+        if bucket.window.pace == 0.0:
+            log.warning(
+                "OKX answered 50011 although %s was within %s; pausing for a window and "
+                "switching to even pacing", key, rule,
+            )
+            bucket.window.pace_evenly()
+        bucket.pause()
+
+    async def aclose(self) -> None:
+        """Nothing to close; here for the :class:`Limiter` interface."""
+
+    def budget(self, key: LimitKey) -> SlidingWindow | None:
+        """The live arithmetic of one budget, for inspection and tests."""
+        bucket = self._buckets.get(key)
+        return bucket.window if bucket else None
+
+
+_default_limiter: MemoryLimiter | None = None
+
+
+def default_limiter() -> MemoryLimiter:
+    """The process-wide registry of budgets that clients share unless given another."""
+    global _default_limiter  # noqa: PLW0603 - one registry per process is the point
+    if _default_limiter is None:
+        _default_limiter = MemoryLimiter()
+    return _default_limiter
