@@ -8,6 +8,8 @@ Example::
         print(await okx.max_collateral_redeem_amount("USDT"))
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._client import OkxClient, Region
 from ._credentials import Credentials
 from ._errors import (
@@ -27,6 +29,9 @@ from ._models import MaxCollateralRedeemAmount
 from ._retry import RetryPolicy
 from ._transport import OkxTimeoutError, Timeouts
 
+if TYPE_CHECKING:
+    from ._redis_limiter import OkxLimiterUnavailable, RedisLimiter
+
 __all__ = [
     "Credentials",
     "LimitKey",
@@ -39,6 +44,7 @@ __all__ = [
     "OkxClient",
     "OkxConfigError",
     "OkxError",
+    "OkxLimiterUnavailable",
     "OkxParameterError",
     "OkxRateLimitError",
     "OkxResponseError",
@@ -46,9 +52,28 @@ __all__ = [
     "OkxTimeoutError",
     "OkxTransportError",
     "RateLimit",
+    "RedisLimiter",
     "Region",
     "RetryPolicy",
     "SlidingWindow",
     "Timeouts",
     "default_limiter",
 ]
+
+
+_NEEDS_REDIS = frozenset({"RedisLimiter", "OkxLimiterUnavailable"})
+
+
+def __getattr__(name: str) -> Any:
+    # redis is an optional extra: import it only when its names are asked for.
+    if name in _NEEDS_REDIS:
+        try:
+            from . import _redis_limiter
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not exc.name.startswith("redis"):
+                raise
+            raise ImportError(
+                f"okx_async.{name} needs the redis package: pip install 'okx-async[redis]'"
+            ) from exc
+        return getattr(_redis_limiter, name)
+    raise AttributeError(f"module 'okx_async' has no attribute {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 
 class OkxError(Exception):
@@ -67,7 +68,7 @@ class OkxBatchError(OkxError):
     currency as the caller passed it, so nothing that succeeded is lost.
     """
 
-    def __init__(self, results: Mapping[str, object], errors: Mapping[str, BaseException]) -> None:
+    def __init__(self, results: Mapping[str, Any], errors: Mapping[str, BaseException]) -> None:
         failed = ", ".join(f"{ccy}: {exc}" for ccy, exc in errors.items())
         super().__init__(f"{len(errors)} of {len(results) + len(errors)} failed ({failed})")
         self.results = dict(results)

@@ -1,0 +1,198 @@
+"""The ``okx-async`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ._client import OkxClient, Region
+from ._credentials import Credentials
+from ._errors import OkxBatchError, OkxConfigError, OkxError
+from ._limiter import Limiter
+from ._models import MaxCollateralRedeemAmount
+
+#: Up to one burst of the rule comes back at once; more than that is worth a bar.
+_PROGRESS_ABOVE = 5
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="okx-async", description="Async OKX v5 client with a per-user-ID rate limiter."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    redeem = commands.add_parser(
+        "max-redeem",
+        help="maximum collateral redeem amount per currency (Flexible Loan)",
+        description="Query the maximum collateral redeem amount of each currency. Reads "
+        "OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE unless --simulator is given.",
+    )
+    redeem.add_argument("ccys", nargs="+", metavar="CCY", help="currency codes, e.g. USDT BTC")
+    redeem.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    redeem.add_argument("--demo", action="store_true", help="use OKX demo trading")
+    redeem.add_argument(
+        "--simulator", action="store_true",
+        help="query the bundled local OKX simulator with its fake demo keys (no OKX account)",
+    )
+    host = redeem.add_mutually_exclusive_group()
+    host.add_argument(
+        "--region", choices=[r.name.lower() for r in Region], default="global",
+        help="OKX host: global (www.okx.com), eea or us",
+    )
+    host.add_argument("--base-url", help="any other OKX-compatible base URL")
+    redeem.add_argument("--user-id", help="your OKX user id (saves one request)")
+    redeem.add_argument(
+        "--redis-url", help="share the rate limit with other processes through this Redis"
+    )
+
+    sim = commands.add_parser("simulator", help="run the bundled OKX simulator")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8080)
+    sim.add_argument("--limit", type=int, default=5, help="requests per window (default 5)")
+    sim.add_argument("--window", type=float, default=2.0, help="window in seconds (default 2)")
+    sim.add_argument(
+        "--algorithm", default="sliding-log",
+        choices=["sliding-log", "fixed-window", "token-bucket", "sliding-window-counter"],
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``okx-async`` command."""
+    args = _parser().parse_args(argv)
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "simulator":
+            return _run_simulator(args)
+        return asyncio.run(_max_redeem(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_simulator(args: argparse.Namespace) -> int:
+    from .simulator import serve
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(
+            args.host, args.port, limit=args.limit, window=args.window, algorithm=args.algorithm
+        ))
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[Credentials, str]]:
+    """Where to send requests and with which keys; real keys unless --simulator."""
+    if args.simulator:
+        from .simulator import DEMO_CREDENTIALS, Simulator
+
+        async with Simulator() as sim:
+            yield DEMO_CREDENTIALS, sim.base_url
+        return
+    credentials = Credentials.from_env()
+    yield credentials, args.base_url or Region[args.region.upper()].value
+
+
+def _limiter(args: argparse.Namespace) -> Limiter | None:
+    if not args.redis_url:
+        return None
+    from . import RedisLimiter
+
+    limiter: Limiter = RedisLimiter.from_url(args.redis_url)
+    return limiter
+
+
+async def _max_redeem(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    ccys: list[str] = list(dict.fromkeys(args.ccys))
+    try:
+        async with _target(args) as (credentials, base_url):
+            limiter = _limiter(args)
+            async with OkxClient(
+                credentials, base_url=base_url, demo=args.demo, user_id=args.user_id,
+                limiter=limiter,
+            ) as client:
+                results, errors = await _query(client, ccys, err)
+            if limiter is not None:
+                await limiter.aclose()
+    except OkxConfigError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        err.print("Or try the bundled simulator: okx-async max-redeem --simulator " + " ".join(ccys))
+        return 2
+    except (ValueError, TypeError, ImportError, OkxError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        return 2
+    if args.json:
+        print(json.dumps(_as_json(ccys, results, errors), indent=2))
+    else:
+        _print_table(ccys, results, errors)
+    return 1 if errors else 0
+
+
+async def _query(
+    client: OkxClient, ccys: list[str], err: Console
+) -> tuple[dict[str, MaxCollateralRedeemAmount], dict[str, BaseException]]:
+    show = err.is_terminal and len(ccys) > _PROGRESS_ABOVE
+    progress = Progress(
+        TextColumn("max-redeem"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True, disable=not show,
+    )
+    with progress:
+        task = progress.add_task("", total=len(ccys))
+        try:
+            results = await client.max_collateral_redeem_amounts(
+                ccys, on_result=lambda _ccy, _outcome: progress.advance(task)
+            )
+        except OkxBatchError as exc:
+            return exc.results, exc.errors
+    return results, {}
+
+
+def _as_json(
+    ccys: list[str],
+    results: dict[str, MaxCollateralRedeemAmount],
+    errors: dict[str, BaseException],
+) -> dict[str, Any]:
+    return {
+        "results": {
+            ccy: {"ccy": r.ccy, "maxRedeemAmt": str(r.max_redeem_amt)}
+            for ccy, r in results.items()
+        },
+        "errors": {
+            ccy: {"error": type(exc).__name__, "code": getattr(exc, "code", None),
+                  "message": str(exc)}
+            for ccy, exc in errors.items()
+        },
+    }
+
+
+def _print_table(
+    ccys: list[str],
+    results: dict[str, MaxCollateralRedeemAmount],
+    errors: dict[str, BaseException],
+) -> None:
+    table = Table(title="Maximum collateral redeem amount")
+    table.add_column("Currency")
+    table.add_column("Max redeem amount", justify="right")
+    table.add_column("Error", style="red")
+    for ccy in ccys:
+        if ccy in results:
+            table.add_row(ccy, str(results[ccy].max_redeem_amt), "")
+        else:
+            table.add_row(ccy, "", str(errors.get(ccy, "")))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
