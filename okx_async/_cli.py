@@ -98,6 +98,10 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[Credentials, 
         from .simulator import DEMO_CREDENTIALS, Simulator
 
         async with Simulator() as sim:
+            Console(stderr=True).print(
+                f"Using the bundled OKX simulator at {sim.base_url} with its demo keys: "
+                "the amounts are simulated, not from OKX.", style="dim", highlight=False,
+            )
             yield DEMO_CREDENTIALS, sim.base_url
         return
     credentials = Credentials.from_env()
@@ -128,7 +132,7 @@ async def _max_redeem(args: argparse.Namespace) -> int:
                 await limiter.aclose()
     except OkxConfigError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
-        err.print("Or try the bundled simulator: okx-async max-redeem --simulator " + " ".join(ccys))
+        err.print("Or try the bundled simulator: okx-async max-redeem --simulator CCY ...")
         return 2
     except (ValueError, TypeError, ImportError, OkxError) as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
@@ -185,12 +189,13 @@ def _print_table(
     table = Table(title="Maximum collateral redeem amount")
     table.add_column("Currency")
     table.add_column("Max redeem amount", justify="right")
-    table.add_column("Error", style="red")
+    if errors:
+        table.add_column("Error", style="red")
     for ccy in ccys:
-        if ccy in results:
-            table.add_row(ccy, str(results[ccy].max_redeem_amt), "")
-        else:
-            table.add_row(ccy, "", str(errors.get(ccy, "")))
+        row = [ccy, str(results[ccy].max_redeem_amt) if ccy in results else ""]
+        if errors:
+            row.append(str(errors.get(ccy, "")))
+        table.add_row(*row)
     Console().print(table)
 
 

@@ -1,0 +1,54 @@
+"""The ``okx-async`` command, run as users run it: a separate process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def okx_async(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OKX_")}
+    return subprocess.run(
+        [sys.executable, "-m", "okx_async", *args],
+        capture_output=True, text=True, timeout=60, env={**base, **(env or {})}, check=False,
+    )
+
+
+def test_simulator_json() -> None:
+    run = okx_async("max-redeem", "--simulator", "--json", "USDT", "BTC", "USDT")
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out == {
+        "results": {
+            "USDT": {"ccy": "USDT", "maxRedeemAmt": "1"},
+            "BTC": {"ccy": "BTC", "maxRedeemAmt": "0.5"},
+        },
+        "errors": {},
+    }
+
+
+def test_simulator_table_and_a_failed_currency() -> None:
+    run = okx_async("max-redeem", "--simulator", "ETH", "NOPE")
+    assert run.returncode == 1
+    assert "ETH" in run.stdout
+    assert "3.2" in run.stdout
+    assert "51000" in run.stdout
+
+
+def test_refuses_without_keys_and_names_the_variables() -> None:
+    run = okx_async("max-redeem", "USDT")
+    assert run.returncode == 2
+    assert run.stdout == ""
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        assert name in run.stderr
+
+
+@pytest.mark.parametrize("ccy", ["", "US DT", "USDT&x=1"])
+def test_bad_currency_is_refused(ccy: str) -> None:
+    run = okx_async("max-redeem", "--simulator", ccy)
+    assert run.returncode == 2
+    assert "ccy" in run.stderr

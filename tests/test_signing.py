@@ -1,0 +1,137 @@
+"""Signing, credentials and the decoder: the pure code below and above the network."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from okx_async import (
+    Credentials,
+    MaxCollateralRedeemAmount,
+    OkxAPIError,
+    OkxAuthError,
+    OkxConfigError,
+    OkxParameterError,
+    OkxRateLimitError,
+    OkxResponseError,
+    OkxServerBusyError,
+)
+from okx_async._decode import decode_one
+from okx_async._signing import Signer, okx_timestamp, parse_okx_timestamp, sign
+
+PATH = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount?ccy=USDT"
+
+
+def test_signature_matches_the_pinned_vector() -> None:
+    secret = "22582BD0CFF14C41EDBF1AB98506286D"
+    expected = "Wvt0FapRswI+W5bH5k/piyyltF2TlD5tt4YA0O7n5ys="
+    assert sign(secret, "2020-12-08T09:08:57.715Z", "GET", PATH) == expected
+    signer = Signer(secret)
+    # The keyed state is copied per request, so signing twice gives the same answer.
+    assert signer.sign("2020-12-08T09:08:57.715Z", "GET", PATH) == expected
+    assert signer.sign("2020-12-08T09:08:57.715Z", "get", PATH) == expected
+    assert secret not in repr(signer)
+
+
+def test_signature_covers_the_query() -> None:
+    ts = "2020-12-08T09:08:57.715Z"
+    assert sign("k", ts, "GET", PATH) != sign("k", ts, "GET", PATH.replace("USDT", "BTC"))
+
+
+def test_timestamp_format() -> None:
+    assert okx_timestamp(1607418537.715) == "2020-12-08T09:08:57.715Z"
+    assert okx_timestamp(0) == "1970-01-01T00:00:00.000Z"
+    assert parse_okx_timestamp("2020-12-08T09:08:57.715Z") == pytest.approx(1607418537.715)
+    with pytest.raises(ValueError):
+        parse_okx_timestamp("2020-12-08 09:08:57")
+
+
+def test_credentials_hide_their_secrets() -> None:
+    creds = Credentials("my-key", "s3cret-value", "pass-phrase")
+    for text in (repr(creds), str(creds), f"{creds}", repr([creds])):
+        assert "my-key" in text
+        assert "s3cret-value" not in text
+        assert "pass-phrase" not in text
+
+
+def test_credentials_from_env_names_every_missing_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OKX_API_KEY", "k")
+    monkeypatch.delenv("OKX_SECRET_KEY", raising=False)
+    monkeypatch.setenv("OKX_PASSPHRASE", "")
+    with pytest.raises(OkxConfigError) as caught:
+        Credentials.from_env()
+    assert "OKX_SECRET_KEY" in str(caught.value)
+    assert "OKX_PASSPHRASE" in str(caught.value)
+    monkeypatch.setenv("OKX_SECRET_KEY", "s")
+    monkeypatch.setenv("OKX_PASSPHRASE", "p")
+    assert Credentials.from_env() == Credentials("k", "s", "p")
+
+
+def test_credentials_refuse_empty_and_non_strings() -> None:
+    with pytest.raises(OkxConfigError):
+        Credentials("k", "", "p")
+    with pytest.raises(TypeError):
+        Credentials("k", b"s", "p")  # type: ignore[arg-type]
+
+
+def _answer(status: int, envelope: object) -> MaxCollateralRedeemAmount:
+    return MaxCollateralRedeemAmount.from_okx(decode_one(status, json.dumps(envelope).encode()))
+
+
+def test_decodes_the_documented_answer() -> None:
+    body = {"code": "0", "msg": "", "data": [{"ccy": "USDT", "maxRedeemAmt": "1"}]}
+    assert _answer(200, body) == MaxCollateralRedeemAmount("USDT", Decimal("1"))
+
+
+def test_amounts_keep_every_digit() -> None:
+    body = {"code": "0", "data": [{"ccy": "BTC", "maxRedeemAmt": "12345.678901234567890123"}]}
+    assert _answer(200, body).max_redeem_amt == Decimal("12345.678901234567890123")
+
+
+@pytest.mark.parametrize(
+    ("status", "envelope", "error", "code"),
+    [
+        (429, {"msg": "Too Many Requests", "code": "50011"}, OkxRateLimitError, "50011"),
+        (200, {"msg": "Requests too frequent.", "code": 50011, "data": []}, OkxRateLimitError,
+         "50011"),
+        (429, {"code": "50013", "msg": "busy", "data": []}, OkxServerBusyError, "50013"),
+        (401, {"code": "50113", "msg": "Invalid Sign", "data": []}, OkxAuthError, "50113"),
+        (400, {"code": "51000", "msg": "Parameter ccy error"}, OkxParameterError, "51000"),
+        (400, {"code": "59999", "msg": "other"}, OkxAPIError, "59999"),
+    ],
+)
+def test_error_codes_map_to_typed_errors(
+    status: int, envelope: object, error: type[OkxAPIError], code: str
+) -> None:
+    with pytest.raises(error) as caught:
+        _answer(status, envelope)
+    assert type(caught.value) is error
+    assert (caught.value.code, caught.value.http_status) == (code, status)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body>502 Bad Gateway</body></html>",
+        b"",
+        b'{"code": "0", "data": [',
+        b"[]",
+        b'{"code": "0"}',
+        b'{"code": "0", "data": []}',
+        b'{"code": "0", "data": [{}, {}]}',
+        b'{"code": "0", "data": [{"ccy": "BTC"}]}',
+        b'{"code": "0", "data": [{"ccy": "BTC", "maxRedeemAmt": 1.5}]}',
+        b'{"code": "0", "data": [{"ccy": "BTC", "maxRedeemAmt": "abc"}]}',
+        b'{"code": "0", "data": [{"ccy": "BTC", "maxRedeemAmt": "NaN"}]}',
+        b'{"code": "0", "data": [{"ccy": "BTC", "maxRedeemAmt": "Infinity"}]}',
+        b'{"code": null, "data": []}',
+        b'{"code": true, "data": []}',
+    ],
+)
+def test_malformed_answers_are_response_errors(body: bytes) -> None:
+    with pytest.raises(OkxResponseError):
+        MaxCollateralRedeemAmount.from_okx(decode_one(200, body))
