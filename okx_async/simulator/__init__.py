@@ -1,0 +1,34 @@
+"""A local OKX v5 look-alike that verifies signatures and enforces the rate limit.
+
+Usage::
+
+    from okx_async.simulator import DEMO_CREDENTIALS, Simulator
+
+    async with Simulator(limit=5, window=2.0) as sim:
+        ...  # point a client at sim.base_url with DEMO_CREDENTIALS
+        assert not sim.rejections()
+"""
+
+from ._algorithms import max_in_any_window
+from ._app import Arrival, Simulator, serve
+from ._demo import (
+    DEMO_CREDENTIALS,
+    DEMO_CREDENTIALS_2,
+    DEMO_KEYS,
+    DEMO_UID,
+    OTHER_USER_CREDENTIALS,
+    SimKey,
+)
+
+__all__ = [
+    "DEMO_CREDENTIALS",
+    "DEMO_CREDENTIALS_2",
+    "DEMO_KEYS",
+    "DEMO_UID",
+    "OTHER_USER_CREDENTIALS",
+    "Arrival",
+    "SimKey",
+    "Simulator",
+    "max_in_any_window",
+    "serve",
+]
