@@ -27,7 +27,7 @@ from ._errors import (
 from ._limiter import Limiter, LimitKey, MemoryLimiter, RateLimit, SlidingWindow, default_limiter
 from ._models import MaxCollateralRedeemAmount
 from ._retry import RetryPolicy
-from ._transport import OkxTimeoutError, Timeouts
+from ._transport import OkxClientClosedError, OkxTimeoutError, Timeouts
 
 if TYPE_CHECKING:
     from ._redis_limiter import OkxLimiterUnavailable, RedisLimiter
@@ -42,6 +42,7 @@ __all__ = [
     "OkxAuthError",
     "OkxBatchError",
     "OkxClient",
+    "OkxClientClosedError",
     "OkxConfigError",
     "OkxError",
     "OkxLimiterUnavailable",

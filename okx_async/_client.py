@@ -110,6 +110,9 @@ class OkxClient:
         self._fanout_concurrency = fanout_concurrency
         #: Seconds to add to the local clock so OKX accepts our timestamps.
         self._clock_offset = 0.0
+        #: Counts clock measurements, so a burst of 50102s measures only once.
+        self._clock_syncs = 0
+        self._clock_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<OkxClient {self._base_url} api_key={self._api_key!r} user_id={self._user_id!r}>"
@@ -159,12 +162,21 @@ class OkxClient:
 
     async def sync_clock(self) -> float:
         """Measure the local clock's offset from OKX's and sign with OKX's time from now on."""
-        sent = time.time()
-        server = await self._request(PUBLIC_TIME)
-        received = time.time()
-        self._clock_offset = server.ts_ms / 1000 - (sent + received) / 2
-        log.info("clock offset to OKX is %.3f s", self._clock_offset)
+        async with self._clock_lock:
+            sent = time.time()
+            server = await self._request(PUBLIC_TIME)
+            received = time.time()
+            self._clock_offset = server.ts_ms / 1000 - (sent + received) / 2
+            self._clock_syncs += 1
+        log.warning("signing with OKX's clock: the local clock is %.3f s off", self._clock_offset)
         return self._clock_offset
+
+    async def _resync_clock_after(self, syncs_seen: int) -> None:
+        """Measure the clock unless another request already did since ``syncs_seen``."""
+        async with self._clock_lock:
+            if self._clock_syncs != syncs_seen:
+                return
+        await self.sync_clock()
 
     # The flow --------------------------------------------------------------------
 
@@ -226,33 +238,42 @@ class OkxClient:
 
     async def _send(self, endpoint: Endpoint[T], path: str, key: LimitKey) -> T:
         deadline = self._retry.deadline
+        failures: list[OkxError] = []
         try:
             async with asyncio.timeout(deadline):
-                return await self._attempts(endpoint, path, key)
+                return await self._attempts(endpoint, path, key, failures)
         except TimeoutError:
-            raise OkxTimeoutError(f"no result for {path} within the {deadline}s deadline") from None
+            error = OkxTimeoutError(f"no result for {path} within the {deadline}s deadline")
+            error.attempts = len(failures)
+            raise error from (failures[-1] if failures else None)
 
-    async def _attempts(self, endpoint: Endpoint[T], path: str, key: LimitKey) -> T:
+    async def _attempts(
+        self, endpoint: Endpoint[T], path: str, key: LimitKey, failures: list[OkxError]
+    ) -> T:
         rule = self._rate_limits.get(endpoint.path, endpoint.rule)
         url = self._base_url + path
-        attempt = 0
         resynced = False
         while True:
-            attempt += 1
+            syncs_seen = self._clock_syncs
             try:
                 async with self._limiter.slot(key, rule):
                     headers = self._headers(endpoint, path)
                     status, body = await self._transport.get(url, headers)
-                return endpoint.model(decode_one(status, body))
+                    # Decoded inside the slot, so the limiter learns how it went.
+                    return endpoint.model(decode_one(status, body))
             except OkxError as exc:
-                exc.attempts = attempt
+                if failures:
+                    exc.__cause__ = exc.__cause__ or failures[-1]
+                failures.append(exc)
+                exc.attempts = attempt = len(failures)
                 if isinstance(exc, OkxAPIError):
                     if exc.code == RATE_LIMITED:
+                        log.warning("OKX answered 50011 for %s; retrying through the limiter", path)
                         await self._limiter.throttled(key, rule)
                     elif exc.code == TIMESTAMP_EXPIRED and endpoint.private and not resynced:
+                        # Retried once, outside the retry budget: it is our clock, not OKX.
                         resynced = True
-                        log.warning("OKX says our timestamp expired; measuring clock offset")
-                        await self.sync_clock()
+                        await self._resync_clock_after(syncs_seen)
                         continue
                 delay = self._retry.delay(exc, attempt)
                 if delay is None:

@@ -23,6 +23,8 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._errors import OkxParameterError
+
 log = logging.getLogger(__name__)
 
 #: Added to every window: room for clock granularity on the server side.
@@ -68,8 +70,9 @@ class Limiter(Protocol):
     """What :class:`~okx_async.OkxClient` needs from a limiter.
 
     ``async with limiter.slot(key, rule): send()`` waits for a free slot and holds it
-    while the request is in flight. ``throttled`` is called when the server still
-    answered 50011, so the limiter can back off every waiter on that key.
+    while the request is in flight; an exception leaving the block tells how the
+    request ended (see :func:`passed_rate_limit`). ``throttled`` is called when the
+    server still answered 50011, so the limiter can back off every waiter on that key.
     """
 
     def slot(self, key: LimitKey, rule: RateLimit) -> Permit: ...
@@ -86,9 +89,17 @@ class SlidingWindow:
     ``completion + window + margin``. A new grant needs fewer than ``requests``
     slots in flight or cooling, the pause (after a 50011) to be over and, once
     switched to even pacing, ``pace`` seconds since the last grant.
+
+    The first ``requests`` grants go at once. The first grant that reuses a cooled
+    slot is a *probe*: the others wait for its answer. Servers that count with a
+    sliding-window counter reject exactly that request, so a budget learns whether
+    bursts are safe at the cost of one rejection, not a whole burst of them.
     """
 
-    __slots__ = ("_cooling", "in_flight", "last_grant", "margin", "pace", "paused_until", "rule")
+    __slots__ = (
+        "_cooling", "_fresh", "_probing", "bursts_ok", "in_flight", "last_grant", "margin",
+        "pace", "paused_until", "rule",
+    )
 
     def __init__(self, rule: RateLimit, margin: float = DEFAULT_MARGIN) -> None:
         self.rule = rule
@@ -101,12 +112,20 @@ class SlidingWindow:
         #: Minimum spacing between grants, or 0 for bursts.
         self.pace = 0.0
         self.last_grant = -math.inf
+        #: Grants left in the first burst, which needs no probe.
+        self._fresh = rule.requests
+        #: A probe is in flight; nothing else is granted until it is answered.
+        self._probing = False
+        #: The server accepted a probe, so refilled slots may go out together.
+        self.bursts_ok = False
 
     def ready_at(self, now: float) -> float:
         """The earliest time a new grant is allowed; ``inf`` until a request finishes."""
         cooling = self._cooling
         while cooling and cooling[0] <= now:
             cooling.popleft()
+        if self._probing:
+            return math.inf
         if self.in_flight + len(cooling) < self.rule.requests:
             at = now
         elif cooling:
@@ -115,19 +134,34 @@ class SlidingWindow:
             return math.inf
         return max(at, self.paused_until, self.last_grant + self.pace)
 
-    def grant(self, now: float) -> None:
-        """Take a slot; call only when ``ready_at(now) <= now``."""
+    def grant(self, now: float) -> bool:
+        """Take a slot; call only when ``ready_at(now) <= now``. True if it is the probe."""
         self.in_flight += 1
         self.last_grant = now
+        if self._fresh:
+            self._fresh -= 1
+            return False
+        if self.bursts_ok or self.pace:
+            return False
+        self._probing = True
+        return True
 
-    def finish(self, now: float) -> None:
-        """The request of a granted slot is over: it may have reached the server until now."""
+    def finish(self, now: float, *, probe: bool = False, accepted: bool = True) -> None:
+        """The request of a granted slot is over: it may have reached the server until now.
+
+        ``accepted`` says the server let the request through its rate limit.
+        """
         self.in_flight -= 1
         self._cooling.append(now + self.rule.window + self.margin)
+        if probe:
+            self._probing = False
+            self.bursts_ok = self.bursts_ok or accepted
 
-    def give_back(self) -> None:
+    def give_back(self, *, probe: bool = False) -> None:
         """A granted slot was never used to send anything."""
         self.in_flight -= 1
+        if probe:
+            self._probing = False
 
     def pause(self, now: float) -> None:
         """Hold every grant for a whole window: the server says we are over."""
@@ -150,7 +184,7 @@ class _Bucket:
     def __init__(self, key: LimitKey, window: SlidingWindow) -> None:
         self.key = key
         self.window = window
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[bool]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
@@ -161,31 +195,31 @@ class _Bucket:
             f"waiters={len(self._waiters)} pace={w.pace}>"
         )
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> bool:
+        """Wait for a slot; return True if the grant is the probe."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._waiters and self.window.ready_at(now) <= now:
-            self.window.grant(now)
-            return
-        waiter: asyncio.Future[None] = loop.create_future()
+            return self.window.grant(now)
+        waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(waiter)
         self._wake(loop)
         if not waiter.done():
             log.debug("waiting for a slot on %s (%d queued)", self.key, len(self._waiters))
         try:
-            await waiter
+            return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 # Granted, then cancelled before it could send: the slot is unused.
-                self.window.give_back()
+                self.window.give_back(probe=waiter.result())
             else:
                 self._waiters.remove(waiter)
             self._wake(loop)
             raise
 
-    def release(self) -> None:
+    def release(self, *, probe: bool, accepted: bool) -> None:
         loop = asyncio.get_running_loop()
-        self.window.finish(loop.time())
+        self.window.finish(loop.time(), probe=probe, accepted=accepted)
         self._wake(loop)
 
     def pause(self) -> None:
@@ -202,9 +236,7 @@ class _Bucket:
             at = self.window.ready_at(now)
             if at > now:
                 break
-            waiter = waiters.popleft()
-            self.window.grant(now)
-            waiter.set_result(None)
+            waiters.popleft().set_result(self.window.grant(now))
         if waiters and at != self._timer_at:
             if self._timer is not None:
                 self._timer.cancel()
@@ -221,14 +253,23 @@ class _Bucket:
         return bool(self._waiters) or not self.window.idle(now)
 
 
+def passed_rate_limit(exc: BaseException | None) -> bool:
+    """Whether a request that ended with ``exc`` shows the server's rate limit let it in.
+
+    Only a success or a parameter error (checked after the limit) is evidence.
+    """
+    return exc is None or isinstance(exc, OkxParameterError)
+
+
 class _MemoryPermit:
-    __slots__ = ("_bucket",)
+    __slots__ = ("_bucket", "_probe")
 
     def __init__(self, bucket: _Bucket) -> None:
         self._bucket = bucket
+        self._probe = False
 
     async def __aenter__(self) -> None:
-        await self._bucket.acquire()
+        self._probe = await self._bucket.acquire()
 
     async def __aexit__(
         self,
@@ -236,7 +277,7 @@ class _MemoryPermit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._bucket.release()
+        self._bucket.release(probe=self._probe, accepted=passed_rate_limit(exc))
 
 
 class MemoryLimiter:

@@ -2,18 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 import aiohttp
 import attrs
 from yarl import URL
 
-from ._errors import OkxTransportError
+from ._errors import OkxError, OkxTransportError
 
 
 class OkxTimeoutError(OkxTransportError):
     """No complete answer arrived within the configured timeout."""
+
+
+class OkxClientClosedError(OkxError):
+    """The client was closed; it sends nothing more."""
+
+
+class _ResendRefused(aiohttp.ClientConnectionError):
+    """aiohttp wanted to send the request a second time; we did not let it."""
+
+
+class _SendOnce:
+    """A per-request aiohttp middleware that lets the request go out once only.
+
+    aiohttp quietly resends an idempotent request after a dropped connection. That
+    second send would reach OKX outside the limiter's slot and count against the
+    user's budget unseen, so it is refused here and the client's own retry, which
+    goes through the limiter, takes over.
+    """
+
+    __slots__ = ("_sent",)
+
+    def __init__(self) -> None:
+        self._sent = False
+
+    async def __call__(
+        self,
+        request: aiohttp.ClientRequest,
+        handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
+    ) -> aiohttp.ClientResponse:
+        if self._sent:
+            raise _ResendRefused("connection dropped; not resent outside the rate limiter")
+        self._sent = True
+        return await handler(request)
 
 
 @attrs.frozen
@@ -36,9 +69,11 @@ class AiohttpTransport:
     """:class:`Transport` on an ``aiohttp.ClientSession``.
 
     A session passed in stays the caller's: only a session created here is closed.
+    Requests carry their own middleware (see :class:`_SendOnce`), which replaces any
+    middlewares set on a session passed in.
     """
 
-    __slots__ = ("_owns_session", "_session", "_timeout")
+    __slots__ = ("_closed", "_owns_session", "_session", "_timeout")
 
     def __init__(
         self, session: aiohttp.ClientSession | None = None, timeouts: Timeouts = Timeouts()
@@ -46,8 +81,11 @@ class AiohttpTransport:
         self._timeout = aiohttp.ClientTimeout(total=timeouts.total, connect=timeouts.connect)
         self._session = session
         self._owns_session = session is None
+        self._closed = False
 
     def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise OkxClientClosedError("the client is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
@@ -58,15 +96,18 @@ class AiohttpTransport:
             # encoded=True: the bytes on the wire must be the bytes that were signed.
             async with session.get(
                 URL(url, encoded=True), headers=headers, timeout=self._timeout,
-                allow_redirects=False,
+                allow_redirects=False, middlewares=(_SendOnce(),),
             ) as response:
                 return response.status, await response.read()
         except TimeoutError:
             raise OkxTimeoutError(f"no answer from {url} within {self._timeout.total}s") from None
         except aiohttp.ClientError as exc:
+            if self._closed:
+                raise OkxClientClosedError("the client was closed during the request") from exc
             raise OkxTransportError(f"{type(exc).__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()

@@ -42,8 +42,30 @@ def test_slots_free_one_by_one_in_finish_order() -> None:
     for t in (0.1, 0.2, 0.3, 0.4, 0.5):
         w.finish(t)
     assert w.ready_at(1.0) == pytest.approx(2.1)
-    w.grant(2.1)
-    assert w.ready_at(2.1) == pytest.approx(2.2)
+    assert w.grant(2.1) is True  # the first reuse of a slot probes the server
+    assert w.ready_at(2.1) == math.inf  # the rest wait for the probe's answer
+    w.finish(2.15, probe=True, accepted=True)
+    assert w.bursts_ok
+    assert w.ready_at(2.15) == pytest.approx(2.2)
+    assert w.grant(2.2) is False
+
+
+def test_a_rejected_probe_leaves_bursts_unconfirmed() -> None:
+    w = SlidingWindow(RateLimit(1, 1.0), 0.0)
+    assert w.grant(0.0) is False
+    w.finish(0.0)
+    assert w.grant(1.0) is True
+    w.finish(1.0, probe=True, accepted=False)
+    assert not w.bursts_ok
+    assert w.grant(2.0) is True  # the next reuse probes again
+
+
+def test_even_pacing_needs_no_probe() -> None:
+    w = SlidingWindow(RateLimit(1, 1.0), 0.0)
+    w.grant(0.0)
+    w.finish(0.0)
+    w.pace_evenly()
+    assert w.grant(1.0) is False
 
 
 def test_given_back_slot_is_free_at_once() -> None:
@@ -87,14 +109,20 @@ async def _fan_out(
 
 def test_twelve_requests_follow_the_schedule_exactly() -> None:
     grants = run(_fan_out(MemoryLimiter(margin=MARGIN), 12, rtt=0.1))
-    step = 0.1 + 2.0 + MARGIN  # a slot comes back a window after its answer
-    assert grants == pytest.approx([0.0] * 5 + [step] * 5 + [2 * step] * 2)
+    cool = 2.0 + MARGIN  # a slot comes back a window after its answer
+    probe = 0.1 + cool  # the first reused slot goes alone, once per budget
+    burst = probe + 0.1  # then the other four refilled slots go together
+    assert grants == pytest.approx(
+        [0.0] * 5 + [probe] + [burst] * 4 + [probe + 0.1 + cool, burst + 0.1 + cool]
+    )
 
 
 def test_schedule_never_exceeds_the_rule_in_any_window() -> None:
     grants = run(_fan_out(MemoryLimiter(margin=MARGIN), 31, rtt=0.05))
     assert _max_in_window(grants, RULE.window) <= RULE.requests
     least = (31 - 1) // 5 * RULE.window
+    # Each window costs one round trip and the margin. The probe delays only the
+    # four slots that wait for it, not the first grant of each later window.
     assert grants[-1] == pytest.approx(least + 6 * (0.05 + MARGIN))
 
 
