@@ -269,7 +269,6 @@ class OkxClient:
                 if isinstance(exc, OkxAPIError):
                     if exc.code == RATE_LIMITED:
                         log.warning("OKX answered 50011 for %s; retrying through the limiter", path)
-                        await self._limiter.throttled(key, rule)
                     elif exc.code == TIMESTAMP_EXPIRED and endpoint.private and not resynced:
                         # Retried once, outside the retry budget: it is our clock, not OKX.
                         resynced = True

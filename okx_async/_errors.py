@@ -84,6 +84,11 @@ RETRYABLE_CODES = frozenset({"50001", "50004", "50011", "50013", "50026"})
 _BUSY_CODES = frozenset({"50001", "50004", "50013", "50026"})
 
 
+def is_rate_limited(exc: BaseException | None) -> bool:
+    """True for OKX's 50011, however it was sent."""
+    return isinstance(exc, OkxAPIError) and exc.code == RATE_LIMITED
+
+
 def api_error(code: str, msg: str, http_status: int | None) -> OkxAPIError:
     """Build the most specific :class:`OkxAPIError` for an OKX ``code``."""
     cls: type[OkxAPIError]

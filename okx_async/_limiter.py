@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._errors import OkxParameterError
+from ._errors import OkxParameterError, is_rate_limited
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,13 @@ class Limiter(Protocol):
     """What :class:`~okx_async.OkxClient` needs from a limiter.
 
     ``async with limiter.slot(key, rule): send()`` waits for a free slot and holds it
-    while the request is in flight; an exception leaving the block tells how the
-    request ended (see :func:`passed_rate_limit`). ``throttled`` is called when the
-    server still answered 50011, so the limiter can back off every waiter on that key.
+    while the request is in flight. The exception leaving the block, if any, tells
+    how the request ended: an :class:`~okx_async.OkxRateLimitError` means the server
+    still answered 50011, and the limiter backs off every waiter on that key before
+    it grants another slot (see :func:`passed_rate_limit` too).
     """
 
     def slot(self, key: LimitKey, rule: RateLimit) -> Permit: ...
-
-    async def throttled(self, key: LimitKey, rule: RateLimit) -> None: ...
 
     async def aclose(self) -> None: ...
 
@@ -90,15 +89,17 @@ class SlidingWindow:
     slots in flight or cooling, the pause (after a 50011) to be over and, once
     switched to even pacing, ``pace`` seconds since the last grant.
 
-    The first ``requests`` grants go at once. The first grant that reuses a cooled
-    slot is a *probe*: the others wait for its answer. Servers that count with a
-    sliding-window counter reject exactly that request, so a budget learns whether
-    bursts are safe at the cost of one rejection, not a whole burst of them.
+    The first ``requests`` grants go at once. The next ``requests`` grants, which
+    reuse cooled slots, are *probes*: each goes alone, once the one before it was
+    answered. A server that counts with a sliding-window counter rejects a refilled
+    burst part-way through; met one request at a time, that costs one rejection
+    rather than a burst of them. Once a whole window's worth of probes was accepted,
+    refilled slots go out together again.
     """
 
     __slots__ = (
-        "_cooling", "_fresh", "_probing", "bursts_ok", "in_flight", "last_grant", "margin",
-        "pace", "paused_until", "rule",
+        "_cooling", "_fresh", "_probes_left", "_probing", "bursts_ok", "in_flight",
+        "last_grant", "margin", "pace", "paused_until", "rule",
     )
 
     def __init__(self, rule: RateLimit, margin: float = DEFAULT_MARGIN) -> None:
@@ -114,9 +115,11 @@ class SlidingWindow:
         self.last_grant = -math.inf
         #: Grants left in the first burst, which needs no probe.
         self._fresh = rule.requests
+        #: Accepted probes still needed before refilled bursts are trusted.
+        self._probes_left = rule.requests
         #: A probe is in flight; nothing else is granted until it is answered.
         self._probing = False
-        #: The server accepted a probe, so refilled slots may go out together.
+        #: The server accepted enough probes, so refilled slots may go out together.
         self.bursts_ok = False
 
     def ready_at(self, now: float) -> float:
@@ -155,7 +158,9 @@ class SlidingWindow:
         self._cooling.append(now + self.rule.window + self.margin)
         if probe:
             self._probing = False
-            self.bursts_ok = self.bursts_ok or accepted
+            if accepted:
+                self._probes_left -= 1
+                self.bursts_ok = self._probes_left <= 0
 
     def give_back(self, *, probe: bool = False) -> None:
         """A granted slot was never used to send anything."""
@@ -217,15 +222,24 @@ class _Bucket:
             self._wake(loop)
             raise
 
-    def release(self, *, probe: bool, accepted: bool) -> None:
+    def release(self, exc: BaseException | None, *, probe: bool) -> None:
         loop = asyncio.get_running_loop()
-        self.window.finish(loop.time(), probe=probe, accepted=accepted)
+        now = loop.time()
+        self.window.finish(now, probe=probe, accepted=passed_rate_limit(exc))
+        if is_rate_limited(exc):
+            # Before anyone else is granted: the next in line must not go out now.
+            self._throttle(now)
         self._wake(loop)
 
-    def pause(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.window.pause(loop.time())
-        self._wake(loop)
+    def _throttle(self, now: float) -> None:
+        window = self.window
+        if window.pace == 0.0:
+            log.warning(
+                "OKX answered 50011 although %s kept within %s; pausing for a window and "
+                "switching to even pacing", self.key, window.rule,
+            )
+            window.pace_evenly()
+        window.pause(now)
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         """Grant slots to the head of the queue, then arm the timer for the next one."""
@@ -277,7 +291,7 @@ class _MemoryPermit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._bucket.release(probe=self._probe, accepted=passed_rate_limit(exc))
+        self._bucket.release(exc, probe=self._probe)
 
 
 class MemoryLimiter:
@@ -319,16 +333,6 @@ class MemoryLimiter:
 
     def slot(self, key: LimitKey, rule: RateLimit) -> Permit:
         return _MemoryPermit(self._bucket(key, rule))
-
-    async def throttled(self, key: LimitKey, rule: RateLimit) -> None:
-        bucket = self._bucket(key, rule)
-        if bucket.window.pace == 0.0:
-            log.warning(
-                "OKX answered 50011 although %s was within %s; pausing for a window and "
-                "switching to even pacing", key, rule,
-            )
-            bucket.window.pace_evenly()
-        bucket.pause()
 
     async def aclose(self) -> None:
         """Nothing to close; here for the :class:`Limiter` interface."""

@@ -9,7 +9,7 @@ import pytest
 from aiolimiter import AsyncLimiter
 from virtual_time import run
 
-from okx_async import LimitKey, MemoryLimiter, RateLimit, SlidingWindow
+from okx_async import LimitKey, MemoryLimiter, OkxRateLimitError, RateLimit, SlidingWindow
 
 RULE = RateLimit(5, 2.0)
 KEY = LimitKey("42", "/api/v5/finance/flexible-loan/max-collateral-redeem-amount")
@@ -45,9 +45,13 @@ def test_slots_free_one_by_one_in_finish_order() -> None:
     assert w.grant(2.1) is True  # the first reuse of a slot probes the server
     assert w.ready_at(2.1) == math.inf  # the rest wait for the probe's answer
     w.finish(2.15, probe=True, accepted=True)
-    assert w.bursts_ok
     assert w.ready_at(2.15) == pytest.approx(2.2)
-    assert w.grant(2.2) is False
+    for t in (2.2, 2.3, 2.4, 2.5):  # a whole window's worth, one at a time
+        assert not w.bursts_ok
+        assert w.grant(t) is True
+        w.finish(t + 0.05, probe=True, accepted=True)
+    assert w.bursts_ok
+    assert w.grant(4.3) is False
 
 
 def test_a_rejected_probe_leaves_bursts_unconfirmed() -> None:
@@ -56,7 +60,6 @@ def test_a_rejected_probe_leaves_bursts_unconfirmed() -> None:
     w.finish(0.0)
     assert w.grant(1.0) is True
     w.finish(1.0, probe=True, accepted=False)
-    assert not w.bursts_ok
     assert w.grant(2.0) is True  # the next reuse probes again
 
 
@@ -110,19 +113,17 @@ async def _fan_out(
 def test_twelve_requests_follow_the_schedule_exactly() -> None:
     grants = run(_fan_out(MemoryLimiter(margin=MARGIN), 12, rtt=0.1))
     cool = 2.0 + MARGIN  # a slot comes back a window after its answer
-    probe = 0.1 + cool  # the first reused slot goes alone, once per budget
-    burst = probe + 0.1  # then the other four refilled slots go together
-    assert grants == pytest.approx(
-        [0.0] * 5 + [probe] + [burst] * 4 + [probe + 0.1 + cool, burst + 0.1 + cool]
-    )
+    # Once per budget, the first five reused slots probe the server one at a time.
+    probes = [0.1 + cool + i * 0.1 for i in range(5)]
+    assert grants == pytest.approx([0.0] * 5 + probes + [p + 0.1 + cool for p in probes[:2]])
 
 
 def test_schedule_never_exceeds_the_rule_in_any_window() -> None:
     grants = run(_fan_out(MemoryLimiter(margin=MARGIN), 31, rtt=0.05))
     assert _max_in_window(grants, RULE.window) <= RULE.requests
     least = (31 - 1) // 5 * RULE.window
-    # Each window costs one round trip and the margin. The probe delays only the
-    # four slots that wait for it, not the first grant of each later window.
+    # Each window costs one round trip and the margin. The probes delay only the
+    # four slots that wait for them, not the first grant of each later window.
     assert grants[-1] == pytest.approx(least + 6 * (0.05 + MARGIN))
 
 
@@ -211,16 +212,39 @@ def test_cancelled_request_holds_its_slot_for_a_window_from_cancellation() -> No
     assert run(main()) == pytest.approx(4.0)
 
 
-def test_throttled_pauses_everyone_then_paces_evenly() -> None:
+def test_a_50011_pauses_everyone_then_paces_evenly() -> None:
     async def main() -> list[float]:
         limiter = MemoryLimiter(margin=MARGIN)
-        await limiter.throttled(KEY, RULE)
+        with pytest.raises(OkxRateLimitError):
+            async with limiter.slot(KEY, RULE):
+                raise OkxRateLimitError("50011", "Too Many Requests")
         return await _fan_out(limiter, 6, rtt=0.0)
 
     grants = run(main())
     pace = (RULE.window + MARGIN) / RULE.requests
     start = RULE.window + MARGIN
     assert grants == pytest.approx([start + i * pace for i in range(6)])
+
+
+def test_a_50011_stops_the_next_in_line_from_going_out() -> None:
+    async def main() -> list[float]:
+        limiter = MemoryLimiter(margin=MARGIN)
+        loop = asyncio.get_running_loop()
+        grants: list[float] = []
+
+        async def one(i: int) -> None:
+            async with limiter.slot(KEY, RateLimit(1, 1.0)):
+                grants.append(loop.time())
+                if i == 1:
+                    raise OkxRateLimitError("50011", "Too Many Requests")
+
+        await asyncio.gather(*(one(i) for i in range(3)), return_exceptions=True)
+        return grants
+
+    # 0 at 0; 1 at 1.02 is rejected; 2 waits out the pause (and the pacing), not 1 window.
+    grants = run(main())
+    assert grants[2] - grants[1] == pytest.approx(1.0 + MARGIN)
+    assert grants[2] - grants[1] >= 1.0
 
 
 def test_budgets_are_per_user_and_endpoint() -> None:

@@ -1,0 +1,313 @@
+"""Riding through what a bot meets in weeks: faults, odd servers, skew, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from decimal import Decimal
+
+import psutil
+import pytest
+from schedule import ENDPOINT, assert_schedule
+
+from okx_async import (
+    Credentials,
+    LimitKey,
+    MemoryLimiter,
+    OkxAuthError,
+    OkxBatchError,
+    OkxClient,
+    OkxError,
+    OkxParameterError,
+    OkxServerBusyError,
+    OkxTimeoutError,
+    OkxTransportError,
+    RateLimit,
+    RetryPolicy,
+    Timeouts,
+)
+from okx_async.simulator import DEMO_CREDENTIALS, DEMO_CREDENTIALS_2, DEMO_UID
+from okx_async.simulator.pytest_plugin import SimulatorFactory
+
+WINDOW = 0.5
+RULES = {ENDPOINT: RateLimit(5, WINDOW)}
+QUICK_RETRY = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.2)
+
+
+def ccys(n: int) -> list[str]:
+    return [f"C{i:04d}" for i in range(n)]
+
+
+def amount_of(ccy: str) -> str | None:
+    """Any code of the form C1234 exists, worth its number divided by 100."""
+    return f"{int(ccy[1:]) / 100:.2f}" if ccy[:1] == "C" and ccy[1:].isdigit() else None
+
+
+def client_tasks() -> set[asyncio.Task[object]]:
+    """Tasks alive now, leaving out the in-process simulator's request handlers."""
+    return {
+        t for t in asyncio.all_tasks()
+        if not t.get_coro().__qualname__.startswith("RequestHandler.")  # type: ignore[union-attr]
+    }
+
+
+def client_sockets(port: int) -> list[object]:
+    return [
+        c for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    ]
+
+
+# The retry policy on its own -------------------------------------------------------
+
+
+def test_retry_policy_backs_off_exponentially_with_a_cap_and_jitter() -> None:
+    policy = RetryPolicy(max_attempts=10, base_delay=0.1, max_delay=1.0, jitter=0.5)
+    busy = OkxServerBusyError("50013", "busy")
+    for attempt, full in [(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (5, 1.0), (9, 1.0)]:
+        delays = {policy.delay(busy, attempt) for _ in range(50)}
+        assert all(d is not None and full * 0.5 <= d <= full for d in delays)
+        assert len(delays) > 1  # jittered
+    assert policy.delay(busy, 10) is None
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (OkxServerBusyError("50001", "unavailable"), True),
+        (OkxServerBusyError("50004", "timeout"), True),
+        (OkxServerBusyError("50013", "busy"), True),
+        (OkxTransportError("reset"), True),
+        (OkxTimeoutError("slow"), True),
+        (OkxAuthError("50113", "Invalid Sign"), False),
+        (OkxAuthError("50105", "passphrase"), False),
+        (OkxParameterError("51000", "Parameter ccy error"), False),
+    ],
+)
+def test_what_is_retried(error: OkxError, retried: bool) -> None:
+    assert (RetryPolicy().delay(error, 1) is not None) is retried
+    assert RetryPolicy.disabled().delay(error, 1) is None
+
+
+# Servers that count differently ----------------------------------------------------
+
+
+@pytest.mark.parametrize("algorithm", ["sliding-log", "fixed-window", "token-bucket"])
+async def test_no_rejection_whatever_the_servers_window(
+    okx_simulator_factory: SimulatorFactory, algorithm: str
+) -> None:
+    sim = await okx_simulator_factory(
+        algorithm=algorithm, limit=5, window=WINDOW, amounts=amount_of, seed=4
+    )
+    clients = [
+        OkxClient(creds, base_url=sim.base_url, user_id=DEMO_UID, rate_limits=RULES,
+                  retry=RetryPolicy.disabled())
+        for creds in (DEMO_CREDENTIALS, DEMO_CREDENTIALS_2, DEMO_CREDENTIALS)
+    ]
+    batches = [ccys(40)[i::3] for i in range(3)]
+    outcomes = await asyncio.gather(
+        *(c.max_collateral_redeem_amounts(b) for c, b in zip(clients, batches, strict=True))
+    )
+    for c in clients:
+        await c.aclose()
+    assert sum(len(o) for o in outcomes) == 40
+    assert_schedule(sim.arrivals, window=WINDOW, slack=0.25)
+
+
+async def test_a_sliding_window_counter_costs_one_rejection_then_even_pacing(
+    okx_simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await okx_simulator_factory(
+        algorithm="sliding-window-counter", limit=5, window=WINDOW, amounts=amount_of
+    )
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         rate_limits=RULES) as okx:
+        result = await okx.max_collateral_redeem_amounts(ccys(30))
+    assert {c: r.max_redeem_amt for c, r in result.items()} == {
+        c: Decimal(amount_of(c) or "") for c in ccys(30)
+    }
+    rejections = sim.rejections()
+    assert len(rejections) == 1
+    warnings = [r for r in caplog.records if "even pacing" in r.getMessage()]
+    assert len(warnings) == 1
+    # Everyone paused for a whole window after the rejection, not only the one hit.
+    after = [a.t for a in sim.arrivals if a.t > rejections[0].t]
+    assert min(after) - rejections[0].t >= WINDOW
+
+
+# The clock -------------------------------------------------------------------------
+
+
+async def test_a_skewed_clock_is_measured_once_and_corrected(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await okx_simulator_factory(clock_skew=120.0)
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID) as okx:
+        results = await okx.max_collateral_redeem_amounts(["BTC", "ETH", "SOL"])
+        assert okx._clock_offset == pytest.approx(120.0, abs=1.0)
+        assert okx._clock_syncs == 1
+    assert list(results) == ["BTC", "ETH", "SOL"]
+    expired = [a for a in sim.arrivals if a.code == "50102"]
+    assert len(expired) <= 3  # each request that went out before the fix, no more
+
+
+# Timeouts, drops and faults ----------------------------------------------------------
+
+
+async def test_a_hung_server_is_not_waited_on_forever(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await okx_simulator_factory(response_latency=(30.0, 30.0))
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         timeouts=Timeouts(connect=1.0, total=0.3),
+                         retry=RetryPolicy.disabled()) as okx:
+        started = time.monotonic()
+        with pytest.raises(OkxTimeoutError):
+            await okx.max_collateral_redeem_amount("USDT")
+        assert time.monotonic() - started < 2.0
+
+
+async def test_a_call_deadline_bounds_all_its_attempts(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await okx_simulator_factory(busy_rate=1.0)
+    policy = RetryPolicy(max_attempts=100, base_delay=0.1, deadline=0.6)
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         retry=policy) as okx:
+        started = time.monotonic()
+        with pytest.raises(OkxTimeoutError) as caught:
+            await okx.max_collateral_redeem_amount("USDT")
+        assert time.monotonic() - started < 1.5
+    assert caught.value.attempts >= 2
+    assert isinstance(caught.value.__cause__, OkxServerBusyError)
+
+
+async def test_a_dropped_connection_is_not_resent_behind_the_limiters_back(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await okx_simulator_factory(drop_rate=1.0)
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         retry=RetryPolicy.disabled()) as okx:
+        with pytest.raises(OkxTransportError):
+            await okx.max_collateral_redeem_amount("USDT")
+    assert len(sim.arrivals) == 1
+
+
+async def test_retries_exhausted_report_attempts_and_last_cause(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await okx_simulator_factory(server_error_rate=1.0, limit=5, window=WINDOW)
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         rate_limits=RULES,
+                         retry=RetryPolicy(max_attempts=4, base_delay=0.01)) as okx:
+        with pytest.raises(OkxServerBusyError) as caught:
+            await okx.max_collateral_redeem_amount("USDT")
+    assert caught.value.code == "50001"
+    assert caught.value.attempts == 4
+    assert isinstance(caught.value.__cause__, OkxServerBusyError)
+    assert len(sim.arrivals) == 4
+
+
+# Cancellation and shutdown -------------------------------------------------------------
+
+
+async def test_cancelling_a_fan_out_leaks_no_task_slot_or_socket(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await okx_simulator_factory(limit=5, window=1.0, amounts=amount_of,
+                                      response_latency=(0.05, 0.05))
+    port = int(sim.base_url.rsplit(":", 1)[1])
+    limiter = MemoryLimiter()
+    before = client_tasks()
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         limiter=limiter, rate_limits={ENDPOINT: RateLimit(5, 1.0)}) as okx:
+        fan_out = asyncio.ensure_future(okx.max_collateral_redeem_amounts(ccys(30)))
+        await asyncio.sleep(0.02)  # five in flight, the rest queued
+        fan_out.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await fan_out
+        assert client_tasks() == before
+        budget = limiter.budget(LimitKey(DEMO_UID, ENDPOINT))
+        assert budget is not None
+        assert budget.in_flight == 0
+        bucket = limiter._buckets[LimitKey(DEMO_UID, ENDPOINT)]
+        assert not bucket._waiters
+        # The cancelled requests hold their slots for a window, then all come back.
+        await asyncio.sleep(1.1)
+        assert (await okx.max_collateral_redeem_amounts(ccys(5))).keys() == set(ccys(5))
+    await asyncio.sleep(0.05)
+    assert client_sockets(port) == []
+
+
+# Secrets ---------------------------------------------------------------------------
+
+
+async def test_no_secret_in_any_log_record_or_error(
+    okx_simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secrets = [DEMO_CREDENTIALS.secret_key, DEMO_CREDENTIALS.passphrase]
+    errors: list[BaseException] = []
+    sim = await okx_simulator_factory(
+        clock_skew=60.0, html_error_rate=0.2, busy_rate=0.2, drop_rate=0.1, seed=7,
+        limit=5, window=WINDOW, amounts=amount_of,
+    )
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, rate_limits=RULES,
+                         retry=QUICK_RETRY) as okx:
+        try:
+            await okx.max_collateral_redeem_amounts([*ccys(12), "NOPE"])
+        except OkxBatchError as exc:
+            errors += [exc, *exc.errors.values()]
+        errors.append(OkxError(repr(okx)))
+    wrong = Credentials(DEMO_CREDENTIALS.api_key, "wrong-secret", DEMO_CREDENTIALS.passphrase)
+    async with OkxClient(wrong, base_url=sim.base_url) as bad:
+        with pytest.raises(OkxAuthError) as caught:
+            await bad.max_collateral_redeem_amount("USDT")
+        errors.append(caught.value)
+    assert errors
+    assert len(caplog.records) > 5
+    texts = [r.getMessage() for r in caplog.records]
+    texts += [f"{r.args!r}" for r in caplog.records]
+    texts += [f"{e!s} {e!r} {e.__cause__!r} {e.__context__!r}" for e in errors]
+    for secret in [*secrets, "wrong-secret"]:
+        assert not [t for t in texts if secret in t]
+
+
+# The soak ------------------------------------------------------------------------------
+
+
+async def test_soak_a_thousand_queries_with_faults_lose_nothing(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    rule = RateLimit(5, 0.2)
+    sim = await okx_simulator_factory(
+        limit=rule.requests, window=rule.window, amounts=amount_of, seed=11,
+        html_error_rate=0.025, server_error_rate=0.025, busy_rate=0.025, drop_rate=0.025,
+    )
+    port = int(sim.base_url.rsplit(":", 1)[1])
+    everything = ccys(1000)
+    before = client_tasks()
+    results: dict[str, Decimal] = {}
+    duplicates: list[str] = []
+
+    async def bot(okx: OkxClient, mine: list[str]) -> None:
+        for ccy in mine:
+            result = await okx.max_collateral_redeem_amount(ccy)
+            if ccy in results:
+                duplicates.append(ccy)
+            results[ccy] = result.max_redeem_amt
+
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         limiter=MemoryLimiter(margin=0.005),
+                         rate_limits={ENDPOINT: rule}, retry=QUICK_RETRY) as okx:
+        await asyncio.gather(*(bot(okx, everything[i::20]) for i in range(20)))
+
+    assert not duplicates
+    assert results == {ccy: Decimal(amount_of(ccy) or "") for ccy in everything}
+    assert not sim.rejections()
+    faults = [a for a in sim.arrivals if a.code != "0"]
+    assert len(faults) > 50  # the faults really were injected
+    assert client_tasks() == before
+    await asyncio.sleep(0.05)
+    assert client_sockets(port) == []
