@@ -20,13 +20,16 @@ def assert_schedule(
     requests: int = 5,
     window: float = 2.0,
     slack: float = 0.3,
+    rtt: float = 0.0,
     endpoint: str = ENDPOINT,
 ) -> list[float]:
     """Assert the rule held in every window and no request was held back needlessly.
 
-    The k-th accepted arrival may come at most ``window + slack`` after the
-    (k - requests)-th: any later and the client wasted budget. ``slack`` allows a
-    round trip, the limiter's margin and a loaded machine.
+    The k-th accepted arrival may come at most ``window + rtt + slack`` after the
+    (k - requests)-th: any later and the client wasted budget. A slot comes back a
+    window after its answer, hence ``rtt``, the longest round trip the test sets up;
+    ``slack`` allows the limiter's margin and a loaded machine. The second window's
+    requests probe the server one at a time, each waiting for the answer before it.
     """
     times = sorted(a.t for a in arrivals if a.endpoint == endpoint and a.code == "0")
     rejected = [a for a in arrivals if a.code == "50011"]
@@ -36,5 +39,7 @@ def assert_schedule(
     assert max(first_burst) < slack, f"the first {requests} did not go at once: {first_burst}"
     for k in range(requests, len(times)):
         gap = times[k] - times[k - requests]
-        assert gap <= window + slack, f"request {k} was held back {gap - window:.3f}s too long"
+        probing = (k - requests) * rtt if k < 2 * requests else 0.0
+        allowed = window + rtt + slack + probing
+        assert gap <= allowed, f"request {k} was held back {gap - allowed:.3f}s too long"
     return times
