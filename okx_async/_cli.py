@@ -121,15 +121,16 @@ async def _max_redeem(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     ccys: list[str] = list(dict.fromkeys(args.ccys))
     try:
-        async with _target(args) as (credentials, base_url):
+        async with contextlib.AsyncExitStack() as stack:
+            credentials, base_url = await stack.enter_async_context(_target(args))
             limiter = _limiter(args)
-            async with OkxClient(
+            if limiter is not None:
+                stack.push_async_callback(limiter.aclose)
+            client = await stack.enter_async_context(OkxClient(
                 credentials, base_url=base_url, demo=args.demo, user_id=args.user_id,
                 limiter=limiter,
-            ) as client:
-                results, errors = await _query(client, ccys, err)
-            if limiter is not None:
-                await limiter.aclose()
+            ))
+            results, errors = await _query(client, ccys, err)
     except OkxConfigError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False)
         err.print("Or try the bundled simulator: okx-async max-redeem --simulator CCY ...")

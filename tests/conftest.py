@@ -6,7 +6,7 @@ import pytest
 
 from okx_async import _limiter
 
-pytest_plugins = ["okx_async.simulator.pytest_plugin"]
+pytest_plugins = ["okx_async.simulator.pytest_plugin", "redis_fixture"]
 
 
 @pytest.fixture(autouse=True)

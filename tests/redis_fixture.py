@@ -1,8 +1,7 @@
 """A real ``redis-server`` on a free loopback port, for the tests that need one.
 
-Import the fixtures into a test module::
-
-    from redis_fixture import redis_server, redis_url  # noqa: F401
+``tests/conftest.py`` loads this module as a pytest plugin, so every test can ask for
+the fixtures by name.
 
 ``redis_server`` is a :class:`RedisServer` a test can stop (or kill) and start again on
 the same port; ``redis_url`` is just its URL. Without ``redis-server`` on PATH the

@@ -52,3 +52,17 @@ def test_bad_currency_is_refused(ccy: str) -> None:
     run = okx_async("max-redeem", "--simulator", ccy)
     assert run.returncode == 2
     assert "ccy" in run.stderr
+
+
+def test_redis_url_shares_the_limit_through_redis(redis_url: str) -> None:
+    run = okx_async("max-redeem", "--simulator", "--json", "--redis-url", redis_url, "ETH")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["results"]["ETH"]["maxRedeemAmt"] == "3.2"
+
+
+def test_unreachable_redis_is_a_clear_error() -> None:
+    run = okx_async("max-redeem", "--simulator", "--redis-url", "redis://:hunter2@127.0.0.1:9/0",
+                    "ETH")
+    assert run.returncode == 1
+    assert "Redis" in run.stdout + run.stderr
+    assert "hunter2" not in run.stdout + run.stderr

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
-from redis_fixture import RedisServer, free_port, redis_server, redis_url  # noqa: F401
+from redis_fixture import RedisServer, free_port
 
 from okx_async import (
     Limiter,
@@ -64,7 +64,7 @@ Make = Callable[..., RedisLimiter]
 
 
 @pytest_asyncio.fixture
-async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:  # noqa: F811
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     """A plain client for looking at what the limiter wrote."""
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     yield client
@@ -99,7 +99,7 @@ def expected(ccy: str) -> MaxCollateralRedeemAmount:
 
 
 async def test_implements_the_limiter_protocol_and_repr_hides_the_password(
-    redis_server: RedisServer,  # noqa: F811
+    redis_server: RedisServer,
 ) -> None:
     url = f"redis://bot:s3cret-pw@127.0.0.1:{redis_server.port}/0"
     async with RedisLimiter.from_url(url, prefix="bots") as limiter:
@@ -126,7 +126,7 @@ def test_key_names_are_namespaced_and_share_one_cluster_slot() -> None:
 
 
 async def test_keys_carry_expiries_and_vanish_when_idle(
-    redis_url: str, raw: aioredis.Redis, limiters: Make  # noqa: F811
+    redis_url: str, raw: aioredis.Redis, limiters: Make
 ) -> None:
     limiter = limiters(redis_url, state_ttl=0.3)
     waiting = [asyncio.create_task(_hold(limiter, KEY, FAST, 0.05)) for _ in range(7)]
@@ -245,7 +245,7 @@ async def _hold(limiter: RedisLimiter, key: LimitKey, rule: RateLimit, seconds: 
 
 
 async def test_first_five_at_once_sixth_waits_for_first_finish_plus_window(
-    redis_url: str, raw: aioredis.Redis, limiters: Make  # noqa: F811
+    redis_url: str, raw: aioredis.Redis, limiters: Make
 ) -> None:
     limiter = limiters(redis_url)
     slots = budget_keys(KEY)["slots"]
@@ -278,7 +278,7 @@ async def test_first_five_at_once_sixth_waits_for_first_finish_plus_window(
 
 
 async def test_waiters_of_one_process_are_served_in_order(
-    redis_url: str, limiters: Make  # noqa: F811
+    redis_url: str, limiters: Make
 ) -> None:
     limiter = limiters(redis_url)
     order: list[int] = []
@@ -292,7 +292,7 @@ async def test_waiters_of_one_process_are_served_in_order(
 
 
 async def test_lease_frees_the_slot_of_a_crashed_process(
-    redis_url: str, limiters: Make  # noqa: F811
+    redis_url: str, limiters: Make
 ) -> None:
     one = RateLimit(1, 0.1)
     crashed = limiters(redis_url, lease=0.4)
@@ -303,7 +303,7 @@ async def test_lease_frees_the_slot_of_a_crashed_process(
 
 
 async def test_cancelled_waiter_leaves_no_ticket_behind(
-    redis_url: str, raw: aioredis.Redis, limiters: Make  # noqa: F811
+    redis_url: str, raw: aioredis.Redis, limiters: Make
 ) -> None:
     one = RateLimit(1, 0.1)
     limiter = limiters(redis_url)
@@ -322,7 +322,7 @@ async def test_cancelled_waiter_leaves_no_ticket_behind(
 
 
 async def test_throttled_pauses_every_process_and_paces_evenly(
-    redis_url: str, raw: aioredis.Redis, limiters: Make,  # noqa: F811
+    redis_url: str, raw: aioredis.Redis, limiters: Make,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger=LOG)
@@ -343,7 +343,7 @@ async def test_throttled_pauses_every_process_and_paces_evenly(
 
 
 async def test_a_50011_leaving_the_slot_pauses_every_process(
-    redis_url: str, limiters: Make, caplog: pytest.LogCaptureFixture,  # noqa: F811
+    redis_url: str, limiters: Make, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger=LOG)
     hit, other = limiters(redis_url), limiters(redis_url)
@@ -359,7 +359,7 @@ async def test_a_50011_leaving_the_slot_pauses_every_process(
 
 
 async def test_refilled_slots_go_one_at_a_time_until_probes_pass(
-    redis_url: str, raw: aioredis.Redis, limiters: Make  # noqa: F811
+    redis_url: str, raw: aioredis.Redis, limiters: Make
 ) -> None:
     """As in memory: 5 at once, then 5 probes each alone, then refilled bursts again."""
     limiter = limiters(redis_url)
@@ -380,7 +380,7 @@ async def test_refilled_slots_go_one_at_a_time_until_probes_pass(
 
 
 async def test_many_processes_never_exceed_the_rule(
-    redis_url: str, limiters: Make, okx_simulator_factory: SimulatorFactory,  # noqa: F811
+    redis_url: str, limiters: Make, okx_simulator_factory: SimulatorFactory,
 ) -> None:
     """Four limiters (as four processes would) and random latency: no window over 5."""
     sim = await okx_simulator_factory(
@@ -402,7 +402,7 @@ async def test_many_processes_never_exceed_the_rule(
 
 
 async def test_a_sliding_window_counter_costs_one_rejection_across_processes(
-    redis_url: str, limiters: Make, okx_simulator_factory: SimulatorFactory,  # noqa: F811
+    redis_url: str, limiters: Make, okx_simulator_factory: SimulatorFactory,
 ) -> None:
     """Refilled slots go out as probes, so the server that punishes bursts rejects one;
     then every process paces evenly."""
@@ -429,7 +429,7 @@ async def test_a_sliding_window_counter_costs_one_rejection_across_processes(
 
 
 async def test_a_late_process_is_not_starved_by_a_busy_one(
-    redis_url: str, limiters: Make  # noqa: F811
+    redis_url: str, limiters: Make
 ) -> None:
     """A keeps ten requests queued all the time; B asks once, later. B gets first-come,
     first-served: it overtakes nothing and is overtaken by nothing of A's that came later.
@@ -493,7 +493,7 @@ async def _run_workers(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def test_three_processes_share_one_budget_at_full_speed(
-    redis_url: str, okx_simulator_factory: SimulatorFactory  # noqa: F811
+    redis_url: str, okx_simulator_factory: SimulatorFactory
 ) -> None:
     sim = await okx_simulator_factory(
         limit=5, window=2.0, seed=1, request_latency=(0.0, 0.01), amounts=AMOUNTS
@@ -539,7 +539,7 @@ async def _fan_out(
 
 
 async def test_redis_killed_mid_run_raises_limiter_unavailable(
-    redis_server: RedisServer, limiters: Make,  # noqa: F811
+    redis_server: RedisServer, limiters: Make,
     okx_simulator_factory: SimulatorFactory,
 ) -> None:
     sim = await okx_simulator_factory(limit=5, window=0.2, amounts=AMOUNTS)
@@ -573,7 +573,7 @@ async def test_unreachable_redis_raises_fast_without_leaking_the_password(
 
 
 async def test_a_hung_redis_raises_within_the_timeout_and_is_used_again_after(
-    redis_server: RedisServer, limiters: Make  # noqa: F811
+    redis_server: RedisServer, limiters: Make
 ) -> None:
     limiter = limiters(redis_server.url, timeout=0.3)
     await _hold(limiter, KEY, FAST, 0.0)
@@ -589,7 +589,7 @@ async def test_a_hung_redis_raises_within_the_timeout_and_is_used_again_after(
 
 
 async def test_redis_killed_mid_run_falls_back_to_memory_and_warns_once(
-    redis_server: RedisServer, limiters: Make,  # noqa: F811
+    redis_server: RedisServer, limiters: Make,
     okx_simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger=LOG)
@@ -611,7 +611,7 @@ async def test_redis_killed_mid_run_falls_back_to_memory_and_warns_once(
 
 
 async def test_waiter_wakes_when_redis_dies_under_it(
-    redis_server: RedisServer, limiters: Make  # noqa: F811
+    redis_server: RedisServer, limiters: Make
 ) -> None:
     """A waiter for an in-flight slot sleeps on pub/sub; the broken connection wakes it."""
     one = RateLimit(1, 0.1)
@@ -628,7 +628,7 @@ async def test_waiter_wakes_when_redis_dies_under_it(
 
 
 async def test_redis_restart_mid_run_wedges_nothing(
-    redis_server: RedisServer, limiters: Make,  # noqa: F811
+    redis_server: RedisServer, limiters: Make,
     okx_simulator_factory: SimulatorFactory,
 ) -> None:
     sim = await okx_simulator_factory(limit=5, window=0.2, amounts=AMOUNTS)
@@ -652,7 +652,7 @@ async def test_redis_restart_mid_run_wedges_nothing(
 
 
 async def test_a_restarted_redis_learns_again_what_idle_processes_just_sent(
-    redis_server: RedisServer, limiters: Make  # noqa: F811
+    redis_server: RedisServer, limiters: Make
 ) -> None:
     """Redis restarts empty; a process that sent a burst and went idle tells it again,
     so another process cannot burst on top of it."""
@@ -668,7 +668,7 @@ async def test_a_restarted_redis_learns_again_what_idle_processes_just_sent(
 
 
 async def test_fallback_returns_to_redis_when_it_answers_again(
-    redis_server: RedisServer, raw: aioredis.Redis, limiters: Make,  # noqa: F811
+    redis_server: RedisServer, raw: aioredis.Redis, limiters: Make,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger=LOG)
