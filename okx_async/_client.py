@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from enum import StrEnum
 from types import TracebackType
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 
@@ -163,20 +163,22 @@ class OkxClient:
     async def sync_clock(self) -> float:
         """Measure the local clock's offset from OKX's and sign with OKX's time from now on."""
         async with self._clock_lock:
-            sent = time.time()
-            server = await self._request(PUBLIC_TIME)
-            received = time.time()
-            self._clock_offset = server.ts_ms / 1000 - (sent + received) / 2
-            self._clock_syncs += 1
-        log.warning("signing with OKX's clock: the local clock is %.3f s off", self._clock_offset)
-        return self._clock_offset
+            return await self._measure_clock()
 
     async def _resync_clock_after(self, syncs_seen: int) -> None:
         """Measure the clock unless another request already did since ``syncs_seen``."""
         async with self._clock_lock:
-            if self._clock_syncs != syncs_seen:
-                return
-        await self.sync_clock()
+            if self._clock_syncs == syncs_seen:
+                await self._measure_clock()
+
+    async def _measure_clock(self) -> float:
+        sent = time.time()
+        server = await self._request(PUBLIC_TIME)
+        received = time.time()
+        self._clock_offset = server.ts_ms / 1000 - (sent + received) / 2
+        self._clock_syncs += 1
+        log.warning("signing with OKX's clock: the local clock is %.3f s off", self._clock_offset)
+        return self._clock_offset
 
     # The flow --------------------------------------------------------------------
 
@@ -231,8 +233,8 @@ class OkxClient:
             return self._user_id
 
     async def _request(self, endpoint: Endpoint[T], **params: str) -> T:
-        # Parameters were validated to need no escaping, so this is the wire form.
-        query = "&".join(f"{name}={value}" for name, value in params.items())
+        # Built once here, exactly as it goes on the wire, because that is what is signed.
+        query = urlencode(params, quote_via=quote)
         path = f"{endpoint.path}?{query}" if query else endpoint.path
         return await self._send(endpoint, path, await self._limit_key(endpoint))
 
