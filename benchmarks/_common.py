@@ -1,0 +1,41 @@
+"""Small pieces every benchmark shares: the endpoint, the rule arithmetic, currency codes."""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from okx_async.simulator import DEMO_CREDENTIALS
+
+from ._server import ArrivalRecord
+
+#: The endpoint every benchmark calls, and its real rule: 5 requests per 2 s per user ID.
+REDEEM_PATH: Final = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount"
+LIMIT: Final = 5
+WINDOW: Final = 2.0
+#: Code the server answers when a request went over the limit.
+RATE_LIMITED: Final = "50011"
+CREDENTIALS: Final = DEMO_CREDENTIALS
+
+
+def least_time(n: int, limit: int = LIMIT, window: float = WINDOW) -> float:
+    """The shortest wall time the rule allows for ``n`` requests (round trips not counted).
+
+    The first ``limit`` go at once; every further batch of ``limit`` must wait a window.
+    """
+    return math.floor((n - 1) / limit) * window
+
+
+def currencies(n: int) -> list[str]:
+    """``n`` distinct codes, ``C00001``...; the benchmark simulator prices any code."""
+    return [f"C{i:05d}" for i in range(1, n + 1)]
+
+
+def redeem_arrivals(arrivals: list[ArrivalRecord]) -> list[ArrivalRecord]:
+    """Only the requests to the benchmarked endpoint (not the user-id lookup)."""
+    return [a for a in arrivals if a.endpoint == REDEEM_PATH]
+
+
+def rejections(arrivals: list[ArrivalRecord]) -> int:
+    """How many requests the server answered with 50011."""
+    return sum(1 for a in arrivals if a.code == RATE_LIMITED)

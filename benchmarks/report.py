@@ -1,0 +1,199 @@
+"""Turn results into Markdown tables (readable in a terminal too) and target checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .fanout import FanoutResult
+from .overhead import CodecResult, LoadResult
+from .scale import ScaleResult
+from .soak import SoakResult
+
+#: The issue's targets.
+MIN_EFFICIENCY = 0.97
+MAX_CPU_RATIO = 0.5
+MAX_PEAK_MB = 100.0
+#: Memory per extra currency may be this many times the size of its result: the
+#: allocator rounds up, and a dict resizes by doubling.
+MAX_GROWTH_FACTOR = 2.0
+#: "No waiting" for N <= 5: a grant takes microseconds, so anything under 1 ms.
+NO_WAIT_MS = 1.0
+
+
+@dataclass
+class Target:
+    """One target of the issue and how this run did against it."""
+
+    name: str
+    measured: str
+    met: bool | None  # None: not measured in this run
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table with padded columns; numbers right-aligned."""
+    cells = [[str(c) for c in headers]] + [[_cell(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [all(_is_number(r[i]) for r in cells[1:]) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        padded = [
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(row, widths, numeric, strict=True)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = ["-" * (w + 1) + ":" if num else "-" * (w + 2)
+            for w, num in zip(widths, numeric, strict=True)]
+    return "\n".join([line(cells[0]), "|" + "|".join(rule) + "|", *map(line, cells[1:])])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.rstrip("x%"))
+    except ValueError:
+        return text == "-"
+    return True
+
+
+def fanout_table(results: list[FanoutResult]) -> str:
+    return table(
+        ["client", "mode", "N", "wall s", "least s", "efficiency", "round trips",
+         "max wait ms", "results", "50011", "max in 2 s"],
+        [
+            [r.client, r.mode, r.n, r.wall_s, r.least_s, r.efficiency, r.round_trips,
+             r.max_wait_ms, r.successes, r.rejections, r.max_per_window]
+            for r in results
+        ],
+    )
+
+
+def _base(results: Sequence[LoadResult], concurrency: int) -> LoadResult | None:
+    return next((r for r in results if r.client == "okx-async" and r.concurrency == concurrency),
+                None)
+
+
+def load_table(results: list[LoadResult]) -> str:
+    rows: list[list[object]] = []
+    for r in results:
+        base = _base(results, r.concurrency)
+        rows.append([
+            r.client, r.concurrency, r.requests, round(r.rps), round(r.cpu_us),
+            f"{r.cpu_us / base.cpu_us:.2f}x" if base else None,
+            f"{r.rps / base.rps:.2f}x" if base else None,
+            r.failures,
+        ])
+    return table(
+        ["client", "concurrency", "requests", "req/s", "CPU µs/req", "CPU vs okx-async",
+         "req/s vs okx-async", "failed"],
+        rows,
+    )
+
+
+def codec_table(results: list[CodecResult]) -> str:
+    base = next((r for r in results if r.client == "okx-async"), None)
+    return table(
+        ["client", "µs/request", "vs okx-async"],
+        [
+            [r.client, r.us_per_request,
+             f"{r.us_per_request / base.us_per_request:.2f}x" if base else None]
+            for r in results
+        ],
+    )
+
+
+def scale_table(results: list[ScaleResult]) -> str:
+    return table(
+        ["N", "wall s", "least s", "efficiency", "peak RSS MB", "sampled MB", "tasks",
+         "connections", "50011", "max in window", "result B/ccy"],
+        [
+            [r.n, r.wall_s, r.least_s, r.efficiency, r.peak_rss_mb, r.sampled_peak_rss_mb,
+             r.peak_tasks, r.peak_connections, r.rejections, r.max_per_window,
+             round(r.result_bytes_per_ccy)]
+            for r in results
+        ],
+    )
+
+
+def soak_table(result: SoakResult) -> str:
+    r = result
+    return table(
+        ["N", "tasks", "wall s", "least s", "efficiency", "results", "50011", "max in 2 s",
+         "RSS growth MB"],
+        [[r.n, r.tasks, r.wall_s, r.least_s, r.efficiency, r.successes, r.rejections,
+          r.max_per_window, r.peak_rss_growth_mb]],
+    )
+
+
+def growth_per_ccy(results: list[ScaleResult]) -> float | None:
+    """Extra peak memory per extra currency between the smallest and largest run, bytes."""
+    if len(results) < 2:
+        return None
+    small, big = min(results, key=lambda r: r.n), max(results, key=lambda r: r.n)
+    return (big.peak_rss_mb - small.peak_rss_mb) * 1024 * 1024 / (big.n - small.n)
+
+
+def targets(
+    fanout: list[FanoutResult], load: list[LoadResult], scale: list[ScaleResult]
+) -> list[Target]:
+    """Check the issue's targets against whatever this run measured."""
+    checks: list[Target] = []
+    batch = {r.n: r for r in fanout if r.client == "okx-async" and r.mode == "batch method"}
+    for n in (31, 101):
+        r = batch.get(n)
+        checks.append(Target(
+            f"okx-async N={n}: efficiency >= {MIN_EFFICIENCY}, no 50011",
+            f"{r.efficiency:.3f}, {r.rejections} rejections" if r and r.efficiency else "not run",
+            (r.efficiency >= MIN_EFFICIENCY and r.rejections == 0)
+            if r and r.efficiency is not None else None,
+        ))
+    small = [r for n, r in sorted(batch.items()) if n <= 5]
+    for r in small:
+        checks.append(Target(
+            f"okx-async N={r.n}: one round trip, no waiting",
+            f"{r.round_trips} round trip(s), longest wait {r.max_wait_ms:.3f} ms, "
+            f"{r.wall_s * 1000:.1f} ms in all",
+            r.round_trips == 1 and (r.max_wait_ms or 0.0) < NO_WAIT_MS,
+        ))
+    for concurrency in sorted({r.concurrency for r in load}):
+        base = _base(load, concurrency)
+        for other in ("ccxt", "python-okx"):
+            them = next((r for r in load if r.client == other and r.concurrency == concurrency),
+                        None)
+            if base is None or them is None:
+                continue
+            ratio = base.cpu_us / them.cpu_us
+            checks.append(Target(
+                f"CPU/request <= {MAX_CPU_RATIO}x {other}, concurrency {concurrency}",
+                f"{base.cpu_us:.0f} vs {them.cpu_us:.0f} µs = {ratio:.2f}x",
+                ratio <= MAX_CPU_RATIO,
+            ))
+    big = next((r for r in scale if r.n >= 10_000), None)
+    checks.append(Target(
+        f"peak memory for 10,000 < {MAX_PEAK_MB:g} MB",
+        f"+{big.peak_rss_mb:.1f} MB" if big else "not run",
+        big.peak_rss_mb < MAX_PEAK_MB if big else None,
+    ))
+    growth = growth_per_ccy(scale)
+    if growth is not None:
+        result_size = max(r.result_bytes_per_ccy for r in scale)
+        checks.append(Target(
+            "memory grows no faster than the results",
+            f"{growth:.0f} B per extra currency vs {result_size:.0f} B of result",
+            growth <= MAX_GROWTH_FACTOR * result_size,
+        ))
+    return checks
+
+
+def targets_table(checks: list[Target]) -> str:
+    verdict = {True: "met", False: "MISSED", None: "-"}
+    return table(["target", "measured", "verdict"],
+                 [[t.name, t.measured, verdict[t.met]] for t in checks])
