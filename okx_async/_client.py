@@ -241,6 +241,8 @@ class OkxClient:
     async def _send(self, endpoint: Endpoint[T], path: str, key: LimitKey) -> T:
         deadline = self._retry.deadline
         failures: list[OkxError] = []
+        if deadline is None:
+            return await self._attempts(endpoint, path, key, failures)
         try:
             async with asyncio.timeout(deadline):
                 return await self._attempts(endpoint, path, key, failures)
