@@ -38,11 +38,6 @@ class RateLimit:
     requests: int = attrs.field(validator=attrs.validators.gt(0))
     window: float = attrs.field(validator=attrs.validators.gt(0))
 
-    @property
-    def even_interval(self) -> float:
-        """Spacing of evenly paced requests that never exceeds the rule."""
-        return self.window / self.requests
-
 
 @attrs.frozen
 class LimitKey:
