@@ -11,8 +11,7 @@ from types import TracebackType
 
 import psutil
 
-from okx_async import Limiter, LimitKey, OkxRateLimitError, RateLimit
-from okx_async._limiter import Permit
+from okx_async import Limiter, LimitKey, Outcome, Permit, RateLimit
 
 #: A wait for a slot longer than this means the limiter held the request back.
 WAITED = 0.001
@@ -72,6 +71,11 @@ class _RecordingPermit:
         self._inner = inner
         self._endpoint = endpoint
 
+    def finish(self, outcome: Outcome) -> None:
+        if outcome is Outcome.THROTTLED:
+            self._owner.throttled += 1
+        self._inner.finish(outcome)
+
     async def __aenter__(self) -> None:
         asked = time.monotonic()
         await self._inner.__aenter__()
@@ -86,8 +90,6 @@ class _RecordingPermit:
         tb: TracebackType | None,
     ) -> None:
         self._owner.events.append((time.monotonic(), "done", self._endpoint))
-        if isinstance(exc, OkxRateLimitError):
-            self._owner.throttled += 1
         await self._inner.__aexit__(exc_type, exc, tb)
 
 

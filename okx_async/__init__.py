@@ -16,21 +16,25 @@ from ._errors import (
     OkxAPIError,
     OkxAuthError,
     OkxBatchError,
+    OkxClientClosedError,
     OkxConfigError,
     OkxError,
+    OkxLimiterUnavailable,
     OkxParameterError,
     OkxRateLimitError,
     OkxResponseError,
     OkxServerBusyError,
+    OkxTimeoutError,
     OkxTransportError,
 )
-from ._limiter import Limiter, LimitKey, MemoryLimiter, RateLimit, SlidingWindow, default_limiter
+from ._limiter import Limiter, LimitKey, MemoryLimiter, Outcome, Permit, default_limiter
 from ._models import MaxCollateralRedeemAmount
 from ._retry import RetryPolicy
-from ._transport import OkxClientClosedError, OkxTimeoutError, Timeouts
+from ._transport import Timeouts
+from ._window import RateLimit, SlidingWindow
 
 if TYPE_CHECKING:
-    from ._redis_limiter import OkxLimiterUnavailable, RedisLimiter
+    from ._redis_limiter import RedisLimiter
 
 __all__ = [
     "Credentials",
@@ -52,6 +56,8 @@ __all__ = [
     "OkxServerBusyError",
     "OkxTimeoutError",
     "OkxTransportError",
+    "Outcome",
+    "Permit",
     "RateLimit",
     "RedisLimiter",
     "Region",
@@ -62,7 +68,7 @@ __all__ = [
 ]
 
 
-_NEEDS_REDIS = frozenset({"RedisLimiter", "OkxLimiterUnavailable"})
+_NEEDS_REDIS = frozenset({"RedisLimiter"})
 
 
 def __getattr__(name: str) -> Any:

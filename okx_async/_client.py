@@ -17,12 +17,21 @@ import aiohttp
 from ._credentials import Credentials
 from ._decode import decode_one
 from ._endpoints import ACCOUNT_CONFIG, MAX_COLLATERAL_REDEEM_AMOUNT, PUBLIC_TIME, Endpoint
-from ._errors import RATE_LIMITED, TIMESTAMP_EXPIRED, OkxAPIError, OkxBatchError, OkxError
-from ._limiter import Limiter, LimitKey, RateLimit, default_limiter
+from ._errors import (
+    RATE_LIMITED,
+    TIMESTAMP_EXPIRED,
+    OkxAPIError,
+    OkxBatchError,
+    OkxError,
+    OkxParameterError,
+    OkxTimeoutError,
+)
+from ._limiter import Limiter, LimitKey, Outcome, default_limiter
 from ._models import MaxCollateralRedeemAmount
 from ._retry import RetryPolicy
 from ._signing import Signer, okx_timestamp
-from ._transport import AiohttpTransport, OkxTimeoutError, Timeouts, Transport
+from ._transport import AiohttpTransport, Timeouts, Transport
+from ._window import RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,18 @@ def check_ccy(ccy: object) -> str:
     if len(ccy) > _MAX_CCY_LEN or not _CCY.fullmatch(ccy):
         raise ValueError(f"ccy {ccy!r:.40} is not an OKX currency code")
     return ccy
+
+
+def limit_outcome(exc: OkxError) -> Outcome:
+    """What an answer that failed with ``exc`` says about the server's rate limit.
+
+    Only a parameter error (checked after the limit) shows the request got through.
+    """
+    if isinstance(exc, OkxAPIError) and exc.code == RATE_LIMITED:
+        return Outcome.THROTTLED
+    if isinstance(exc, OkxParameterError):
+        return Outcome.ACCEPTED
+    return Outcome.UNKNOWN
 
 
 class OkxClient:
@@ -260,11 +281,18 @@ class OkxClient:
         while True:
             syncs_seen = self._clock_syncs
             try:
-                async with self._limiter.slot(key, rule):
+                permit = self._limiter.slot(key, rule)
+                async with permit:
                     headers = self._headers(endpoint, path)
                     status, body = await self._transport.get(url, headers)
                     # Decoded inside the slot, so the limiter learns how it went.
-                    return endpoint.model(decode_one(status, body))
+                    try:
+                        result = endpoint.model(decode_one(status, body))
+                    except OkxError as exc:
+                        permit.finish(limit_outcome(exc))
+                        raise
+                    permit.finish(Outcome.ACCEPTED)
+                    return result
             except OkxError as exc:
                 if failures:
                     exc.__cause__ = exc.__cause__ or failures[-1]

@@ -7,8 +7,8 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._limiter import RateLimit
 from ._models import AccountConfig, MaxCollateralRedeemAmount, ServerTime
+from ._window import RateLimit
 
 T = TypeVar("T")
 

@@ -24,6 +24,18 @@ class OkxTransportError(OkxError):
     """The request did not produce an HTTP answer: timeout, refused or reset connection."""
 
 
+class OkxTimeoutError(OkxTransportError):
+    """No complete answer arrived within the configured timeout."""
+
+
+class OkxClientClosedError(OkxError):
+    """The client was closed; it sends nothing more."""
+
+
+class OkxLimiterUnavailable(OkxError):
+    """The shared limiter's store (Redis) cannot be reached, so nothing is sent."""
+
+
 class OkxResponseError(OkxError):
     """The server answered, but not with a well-formed OKX envelope (say an HTML 502 page)."""
 

@@ -15,6 +15,7 @@ cancellation, whichever came first). The cost is about one round trip per window
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
 from collections import deque
@@ -23,21 +24,9 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._errors import OkxParameterError, is_rate_limited
+from ._window import DEFAULT_MARGIN, RateLimit, SlidingWindow
 
 log = logging.getLogger(__name__)
-
-#: Added to every window: room for clock granularity on the server side.
-DEFAULT_MARGIN = 0.02
-
-
-@attrs.frozen
-class RateLimit:
-    """A rule of the form "``requests`` per ``window`` seconds"."""
-
-    requests: int = attrs.field(validator=attrs.validators.gt(0))
-    window: float = attrs.field(validator=attrs.validators.gt(0))
-
 
 @attrs.frozen
 class LimitKey:
@@ -47,8 +36,25 @@ class LimitKey:
     endpoint: str
 
 
+class Outcome(enum.Enum):
+    """How a request ended, as far as the server's rate limit is concerned."""
+
+    #: The server answered and its rate limit let the request through.
+    ACCEPTED = "accepted"
+    #: The server answered 50011: over the limit by its count.
+    THROTTLED = "throttled"
+    #: No evidence either way: a timeout, a dropped connection, a cancellation, a 5xx.
+    UNKNOWN = "unknown"
+
+
 class Permit(Protocol):
-    """An acquired slot; leaving it records when the request was over."""
+    """An acquired slot; leaving it records when the request was over.
+
+    The caller says how the request ended with :meth:`finish` before it leaves the
+    block; a permit left without it counts as :attr:`Outcome.UNKNOWN`.
+    """
+
+    def finish(self, outcome: Outcome) -> None: ...
 
     async def __aenter__(self) -> None: ...
 
@@ -64,116 +70,16 @@ class Permit(Protocol):
 class Limiter(Protocol):
     """What :class:`~okx_async.OkxClient` needs from a limiter.
 
-    ``async with limiter.slot(key, rule): send()`` waits for a free slot and holds it
-    while the request is in flight. The exception leaving the block, if any, tells
-    how the request ended: an :class:`~okx_async.OkxRateLimitError` means the server
-    still answered 50011, and the limiter backs off every waiter on that key before
-    it grants another slot (see :func:`passed_rate_limit` too).
+    ``permit = limiter.slot(key, rule)``, then ``async with permit: send()`` waits for
+    a free slot and holds it while the request is in flight. ``permit.finish(outcome)``
+    tells the limiter how it ended: :attr:`Outcome.THROTTLED` means the server still
+    answered 50011, and the limiter backs off every waiter on that key before it
+    grants another slot.
     """
 
     def slot(self, key: LimitKey, rule: RateLimit) -> Permit: ...
 
     async def aclose(self) -> None: ...
-
-
-class SlidingWindow:
-    """The pure arithmetic of one budget, with time passed in: no clock, no I/O.
-
-    A slot is *in flight* from grant to completion, then *cooling* until
-    ``completion + window + margin``. A new grant needs fewer than ``requests``
-    slots in flight or cooling, the pause (after a 50011) to be over and, once
-    switched to even pacing, ``pace`` seconds since the last grant.
-
-    The first ``requests`` grants go at once. The next ``requests`` grants, which
-    reuse cooled slots, are *probes*: each goes alone, once the one before it was
-    answered. A server that counts with a sliding-window counter rejects a refilled
-    burst part-way through; met one request at a time, that costs one rejection
-    rather than a burst of them. Once a whole window's worth of probes was accepted,
-    refilled slots go out together again.
-    """
-
-    __slots__ = (
-        "_cooling", "_fresh", "_probes_left", "_probing", "bursts_ok", "in_flight",
-        "last_grant", "margin", "pace", "paused_until", "rule",
-    )
-
-    def __init__(self, rule: RateLimit, margin: float = DEFAULT_MARGIN) -> None:
-        self.rule = rule
-        self.margin = margin
-        #: Requests granted and not finished yet.
-        self.in_flight = 0
-        #: When each finished slot becomes free; ascending, since completions are.
-        self._cooling: deque[float] = deque()
-        self.paused_until = -math.inf
-        #: Minimum spacing between grants, or 0 for bursts.
-        self.pace = 0.0
-        self.last_grant = -math.inf
-        #: Grants left in the first burst, which needs no probe.
-        self._fresh = rule.requests
-        #: Accepted probes still needed before refilled bursts are trusted.
-        self._probes_left = rule.requests
-        #: A probe is in flight; nothing else is granted until it is answered.
-        self._probing = False
-        #: The server accepted enough probes, so refilled slots may go out together.
-        self.bursts_ok = False
-
-    def ready_at(self, now: float) -> float:
-        """The earliest time a new grant is allowed; ``inf`` until a request finishes."""
-        cooling = self._cooling
-        while cooling and cooling[0] <= now:
-            cooling.popleft()
-        if self._probing:
-            return math.inf
-        if self.in_flight + len(cooling) < self.rule.requests:
-            at = now
-        elif cooling:
-            at = cooling[0]
-        else:
-            return math.inf
-        return max(at, self.paused_until, self.last_grant + self.pace)
-
-    def grant(self, now: float) -> bool:
-        """Take a slot; call only when ``ready_at(now) <= now``. True if it is the probe."""
-        self.in_flight += 1
-        self.last_grant = now
-        if self._fresh:
-            self._fresh -= 1
-            return False
-        if self.bursts_ok or self.pace:
-            return False
-        self._probing = True
-        return True
-
-    def finish(self, now: float, *, probe: bool = False, accepted: bool = True) -> None:
-        """The request of a granted slot is over: it may have reached the server until now.
-
-        ``accepted`` says the server let the request through its rate limit.
-        """
-        self.in_flight -= 1
-        self._cooling.append(now + self.rule.window + self.margin)
-        if probe:
-            self._probing = False
-            if accepted:
-                self._probes_left -= 1
-                self.bursts_ok = self._probes_left <= 0
-
-    def give_back(self, *, probe: bool = False) -> None:
-        """A granted slot was never used to send anything."""
-        self.in_flight -= 1
-        if probe:
-            self._probing = False
-
-    def pause(self, now: float) -> None:
-        """Hold every grant for a whole window: the server says we are over."""
-        self.paused_until = max(self.paused_until, now + self.rule.window + self.margin)
-
-    def pace_evenly(self) -> None:
-        """Space grants evenly, for servers that punish bursts (sliding-window counters)."""
-        self.pace = (self.rule.window + self.margin) / self.rule.requests
-
-    def idle(self, now: float) -> bool:
-        """True when forgetting this budget would change nothing."""
-        return self.in_flight == 0 and self.ready_at(now) <= now and self.pace == 0.0
 
 
 class _Bucket:
@@ -217,11 +123,11 @@ class _Bucket:
             self._wake(loop)
             raise
 
-    def release(self, exc: BaseException | None, *, probe: bool) -> None:
+    def release(self, outcome: Outcome, *, probe: bool) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        self.window.finish(now, probe=probe, accepted=passed_rate_limit(exc))
-        if is_rate_limited(exc):
+        self.window.finish(now, probe=probe, accepted=outcome is Outcome.ACCEPTED)
+        if outcome is Outcome.THROTTLED:
             # Before anyone else is granted: the next in line must not go out now.
             self._throttle(now)
         self._wake(loop)
@@ -262,20 +168,16 @@ class _Bucket:
         return bool(self._waiters) or not self.window.idle(now)
 
 
-def passed_rate_limit(exc: BaseException | None) -> bool:
-    """Whether a request that ended with ``exc`` shows the server's rate limit let it in.
-
-    Only a success or a parameter error (checked after the limit) is evidence.
-    """
-    return exc is None or isinstance(exc, OkxParameterError)
-
-
 class _MemoryPermit:
-    __slots__ = ("_bucket", "_probe")
+    __slots__ = ("_bucket", "_outcome", "_probe")
 
     def __init__(self, bucket: _Bucket) -> None:
         self._bucket = bucket
         self._probe = False
+        self._outcome = Outcome.UNKNOWN
+
+    def finish(self, outcome: Outcome) -> None:
+        self._outcome = outcome
 
     async def __aenter__(self) -> None:
         self._probe = await self._bucket.acquire()
@@ -286,7 +188,7 @@ class _MemoryPermit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._bucket.release(exc, probe=self._probe)
+        self._bucket.release(self._outcome, probe=self._probe)
 
 
 class MemoryLimiter:

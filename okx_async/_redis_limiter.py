@@ -56,15 +56,9 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from ._errors import OkxError, is_rate_limited
-from ._limiter import (
-    DEFAULT_MARGIN,
-    LimitKey,
-    Permit,
-    RateLimit,
-    default_limiter,
-    passed_rate_limit,
-)
+from ._errors import OkxLimiterUnavailable
+from ._limiter import LimitKey, Outcome, Permit, default_limiter
+from ._window import DEFAULT_MARGIN, RateLimit
 
 log = logging.getLogger(__name__)
 
@@ -297,10 +291,6 @@ _PARTS: Final = ("slots", "queue", "alive", "pause", "pace", "burst", "released"
 _UNAVAILABLE: Final = (RedisError, OSError, TimeoutError)
 
 
-class OkxLimiterUnavailable(OkxError):
-    """The shared limiter's Redis did not answer, so no request was sent."""
-
-
 class _Fallback:
     """Marker result of an acquisition that must use the in-memory limiter."""
 
@@ -387,13 +377,19 @@ class _Budget:
 class _RedisPermit:
     """What ``slot()`` returns: a Redis permit, or a memory one during a fallback."""
 
-    __slots__ = ("_budget", "_limiter", "_memory", "_permit")
+    __slots__ = ("_budget", "_limiter", "_memory", "_outcome", "_permit")
 
     def __init__(self, limiter: RedisLimiter, budget: _Budget) -> None:
         self._limiter = limiter
         self._budget = budget
         self._permit: str | None = None
         self._memory: Permit | None = None
+        self._outcome = Outcome.UNKNOWN
+
+    def finish(self, outcome: Outcome) -> None:
+        self._outcome = outcome
+        if self._memory is not None:
+            self._memory.finish(outcome)
 
     async def __aenter__(self) -> None:
         granted = await self._limiter._acquire(self._budget)
@@ -419,7 +415,7 @@ class _RedisPermit:
             await self._memory.__aexit__(exc_type, exc, tb)
             self._limiter._record_fallback(self._budget, self._permit)
         else:
-            await self._limiter._release(self._budget, self._permit, exc)
+            await self._limiter._release(self._budget, self._permit, self._outcome)
 
 
 class RedisLimiter:
@@ -557,7 +553,7 @@ class RedisLimiter:
     async def throttled(self, key: LimitKey, rule: RateLimit) -> None:
         """Pause ``key`` in every process for a window and switch it to even pacing.
 
-        A slot left with :class:`~okx_async.OkxRateLimitError` does this by itself; this
+        A permit finished with :attr:`Outcome.THROTTLED` does this by itself; this
         is for 50011s seen some other way.
         """
         budget = self._budget(key, rule)
@@ -751,9 +747,7 @@ class RedisLimiter:
 
     # Releasing ------------------------------------------------------------------------
 
-    async def _release(
-        self, budget: _Budget, permit: str, exc: BaseException | None
-    ) -> None:
+    async def _release(self, budget: _Budget, permit: str, outcome: Outcome) -> None:
         """Record that the request finished now; done even if the caller is cancelled."""
         budget.unhold(permit)
         permit, finished = self._finished(budget, permit)
@@ -761,7 +755,8 @@ class RedisLimiter:
             budget.reassert = True  # Redis hears of it when it is back
             return
         record = self._record_quietly(
-            budget, [(permit, finished, passed_rate_limit(exc))], throttle=is_rate_limited(exc)
+            budget, [(permit, finished, outcome is Outcome.ACCEPTED)],
+            throttle=outcome is Outcome.THROTTLED,
         )
         await asyncio.shield(self._spawn(record))
 

@@ -9,15 +9,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._errors import OkxError, OkxTransportError
-
-
-class OkxTimeoutError(OkxTransportError):
-    """No complete answer arrived within the configured timeout."""
-
-
-class OkxClientClosedError(OkxError):
-    """The client was closed; it sends nothing more."""
+from ._errors import OkxClientClosedError, OkxTimeoutError, OkxTransportError
 
 
 class _ResendRefused(aiohttp.ClientConnectionError):

@@ -9,7 +9,7 @@ import pytest
 from aiolimiter import AsyncLimiter
 from virtual_time import run
 
-from okx_async import LimitKey, MemoryLimiter, OkxRateLimitError, RateLimit, SlidingWindow
+from okx_async import LimitKey, MemoryLimiter, Outcome, RateLimit, SlidingWindow
 
 RULE = RateLimit(5, 2.0)
 KEY = LimitKey("42", "/api/v5/finance/flexible-loan/max-collateral-redeem-amount")
@@ -102,9 +102,11 @@ async def _fan_out(
     grants: list[float] = []
 
     async def one() -> None:
-        async with limiter.slot(KEY, rule):
+        permit = limiter.slot(KEY, rule)
+        async with permit:
             grants.append(loop.time())
             await asyncio.sleep(rtt)
+            permit.finish(Outcome.ACCEPTED)
 
     await asyncio.gather(*(one() for _ in range(n)))
     return grants
@@ -215,9 +217,9 @@ def test_cancelled_request_holds_its_slot_for_a_window_from_cancellation() -> No
 def test_a_50011_pauses_everyone_then_paces_evenly() -> None:
     async def main() -> list[float]:
         limiter = MemoryLimiter(margin=MARGIN)
-        with pytest.raises(OkxRateLimitError):
-            async with limiter.slot(KEY, RULE):
-                raise OkxRateLimitError("50011", "Too Many Requests")
+        permit = limiter.slot(KEY, RULE)
+        async with permit:
+            permit.finish(Outcome.THROTTLED)
         return await _fan_out(limiter, 6, rtt=0.0)
 
     grants = run(main())
@@ -233,10 +235,10 @@ def test_a_50011_stops_the_next_in_line_from_going_out() -> None:
         grants: list[float] = []
 
         async def one(i: int) -> None:
-            async with limiter.slot(KEY, RateLimit(1, 1.0)):
+            permit = limiter.slot(KEY, RateLimit(1, 1.0))
+            async with permit:
                 grants.append(loop.time())
-                if i == 1:
-                    raise OkxRateLimitError("50011", "Too Many Requests")
+                permit.finish(Outcome.THROTTLED if i == 1 else Outcome.ACCEPTED)
 
         await asyncio.gather(*(one(i) for i in range(3)), return_exceptions=True)
         return grants

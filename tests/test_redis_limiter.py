@@ -31,16 +31,16 @@ from okx_async import (
     MaxCollateralRedeemAmount,
     OkxBatchError,
     OkxClient,
-    OkxRateLimitError,
+    OkxLimiterUnavailable,
+    Outcome,
     RateLimit,
 )
-from okx_async._limiter import DEFAULT_MARGIN
 from okx_async._redis_limiter import (
     _ACQUIRE_LUA,
-    OkxLimiterUnavailable,
     RedisLimiter,
     budget_keys,
 )
+from okx_async._window import DEFAULT_MARGIN
 from okx_async.simulator import DEMO_CREDENTIALS, DEMO_UID, max_in_any_window
 from okx_async.simulator.pytest_plugin import SimulatorFactory
 
@@ -348,9 +348,9 @@ async def test_a_50011_leaving_the_slot_pauses_every_process(
     caplog.set_level(logging.WARNING, logger=LOG)
     hit, other = limiters(redis_url), limiters(redis_url)
     two = RateLimit(2, 0.1)
-    with pytest.raises(OkxRateLimitError):
-        async with hit.slot(KEY, two):
-            raise OkxRateLimitError("50011", "Too Many Requests", http_status=429)
+    permit = hit.slot(KEY, two)
+    async with permit:
+        permit.finish(Outcome.THROTTLED)
     released = time.monotonic()
     # A slot is free, but the budget is paused for window + margin in every process.
     granted = await asyncio.wait_for(_hold(other, KEY, two, 0.0), 2.0)
@@ -366,10 +366,12 @@ async def test_refilled_slots_go_one_at_a_time_until_probes_pass(
     spans: list[tuple[float, float]] = []
 
     async def one() -> None:
-        async with limiter.slot(KEY, FAST):
+        permit = limiter.slot(KEY, FAST)
+        async with permit:
             start = time.monotonic()
             await asyncio.sleep(0.02)
             spans.append((start, time.monotonic()))
+            permit.finish(Outcome.ACCEPTED)
 
     await asyncio.gather(*(one() for _ in range(10)))
     spans.sort()
