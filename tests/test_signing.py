@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from decimal import Decimal
 
@@ -20,19 +21,39 @@ from okx_async import (
 )
 from okx_async._decode import decode_one
 from okx_async._signing import Signer, okx_timestamp, parse_okx_timestamp, sign
+from okx_async.simulator import _auth as simulator_auth
+from okx_async.simulator._auth import expected_signature, timestamp_seconds
 
 PATH = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount?ccy=USDT"
 
 
+# The inputs come from OKX's v5 docs (secret key, timestamp and request of the signing
+# example); the result was computed outside this project with two independent HMAC
+# implementations (see ../shared/okx-docs/FACTS.md), not with the code under test.
+VECTOR_SECRET = "22582BD0CFF14C41EDBF1AB98506286D"
+VECTOR_TIMESTAMP = "2020-12-08T09:08:57.715Z"
+VECTOR_SIGNATURE = "Wvt0FapRswI+W5bH5k/piyyltF2TlD5tt4YA0O7n5ys="
+
+
 def test_signature_matches_the_pinned_vector() -> None:
-    secret = "22582BD0CFF14C41EDBF1AB98506286D"
-    expected = "Wvt0FapRswI+W5bH5k/piyyltF2TlD5tt4YA0O7n5ys="
-    assert sign(secret, "2020-12-08T09:08:57.715Z", "GET", PATH) == expected
+    secret, expected = VECTOR_SECRET, VECTOR_SIGNATURE
+    assert sign(secret, VECTOR_TIMESTAMP, "GET", PATH) == expected
     signer = Signer(secret)
     # The keyed state is copied per request, so signing twice gives the same answer.
     assert signer.sign("2020-12-08T09:08:57.715Z", "GET", PATH) == expected
     assert signer.sign("2020-12-08T09:08:57.715Z", "get", PATH) == expected
     assert secret not in repr(signer)
+
+
+def test_the_simulator_checks_signatures_with_its_own_hmac() -> None:
+    # The simulator must not share the client's signer, or auth tests would be circular.
+    source = inspect.getsource(simulator_auth)
+    assert "okx_async._signing" not in source and "from .." not in source
+    assert expected_signature(VECTOR_SECRET, VECTOR_TIMESTAMP, "GET", PATH) == VECTOR_SIGNATURE
+    assert timestamp_seconds(VECTOR_TIMESTAMP) == pytest.approx(1607418537.715)
+    for malformed in ("2020-12-08T09:08:57Z", "2020-12-08 09:08:57.715Z",
+                      "2020-13-08T09:08:57.715Z"):
+        assert timestamp_seconds(malformed) is None
 
 
 def test_signature_covers_the_query() -> None:

@@ -11,7 +11,6 @@ import hmac
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
@@ -20,8 +19,8 @@ from typing import Any, Final, Literal
 import attrs
 from aiohttp import web
 
-from .._signing import parse_okx_timestamp, sign
 from ._algorithms import AlgorithmName, RateLimitAlgorithm, SlidingLog, make_algorithm
+from ._auth import expected_signature, timestamp_seconds
 from ._demo import DEFAULT_AMOUNTS, DEMO_CREDENTIALS, DEMO_CREDENTIALS_2, DEMO_KEYS, SimKey
 
 logger = logging.getLogger(__name__)
@@ -38,7 +37,6 @@ _PUBLIC_LIMIT: Final = 10
 _PUBLIC_WINDOW: Final = 2.0
 #: How far OK-ACCESS-TIMESTAMP may be from the server clock.
 _MAX_CLOCK_DIFFERENCE: Final = 30.0
-_TIMESTAMP_FORMAT: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 #: Past this many per-IP limiters, idle ones are dropped, so a long-running standalone
 #: server does not keep one for every address that ever called it.
 _MAX_IDLE_BUCKETS: Final = 1024
@@ -370,7 +368,7 @@ class Simulator:
             failure = _MISSING_TIMESTAMP
         elif key is None:
             failure = _UNKNOWN_KEY
-        elif (sent_at := _parse_timestamp(timestamp)) is None:
+        elif (sent_at := timestamp_seconds(timestamp)) is None:
             failure = _BAD_TIMESTAMP
         elif abs(sent_at - self.wall_time()) > _MAX_CLOCK_DIFFERENCE:
             failure = _EXPIRED
@@ -379,7 +377,9 @@ class Simulator:
         elif key.demo is not None and key.demo != (headers.get("x-simulated-trading") == "1"):
             failure = _WRONG_ENVIRONMENT
         else:
-            expected = sign(key.secret_key.encode(), timestamp, request.method, request.raw_path)
+            expected = expected_signature(
+                key.secret_key, timestamp, request.method, request.raw_path
+            )
             if not hmac.compare_digest(_encode(expected), _encode(signature)):
                 failure = _BAD_SIGN
         if failure is None and key is not None:  # key is None implies a failure above
@@ -453,16 +453,6 @@ def _config_answer(request: web.Request, key: SimKey) -> _Answer:
         "type": "0",
     }
     return _okx(200, "0", "", [config])
-
-
-def _parse_timestamp(value: str) -> float | None:
-    """Unix seconds of an OKX timestamp, or None unless it is exactly ``...T..:..:...mmmZ``."""
-    if not _TIMESTAMP_FORMAT.fullmatch(value):
-        return None
-    try:
-        return parse_okx_timestamp(value)
-    except ValueError:  # e.g. month 13: the right shape, but no such moment
-        return None
 
 
 def _drop(request: web.Request) -> web.StreamResponse:
