@@ -34,8 +34,8 @@ class RecordingLimiter:
         #: Requests the server still answered with 50011, as the client saw them.
         self.throttled = 0
 
-    def slot(self, key: LimitKey, rule: RateLimit) -> Permit:
-        return _RecordingPermit(self, self.inner.slot(key, rule), key.endpoint)
+    def slot(self, key: LimitKey, rule: RateLimit, *, lifetime: float | None = None) -> Permit:
+        return _RecordingPermit(self, self.inner.slot(key, rule, lifetime=lifetime), key.endpoint)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

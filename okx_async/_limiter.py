@@ -75,9 +75,16 @@ class Limiter(Protocol):
     tells the limiter how it ended: :attr:`Outcome.THROTTLED` means the server still
     answered 50011, and the limiter backs off every waiter on that key before it
     grants another slot.
+
+    ``lifetime`` is how long after the grant the request, once sent, may still reach
+    the server (the transport's total timeout). A permit left without
+    :meth:`Permit.finish`, say by a cancellation mid-request, is counted as if the
+    request arrived as late as ``grant + lifetime``; with ``None``, as late as the
+    moment it was left.
     """
 
-    def slot(self, key: LimitKey, rule: RateLimit) -> Permit: ...
+    def slot(self, key: LimitKey, rule: RateLimit, *, lifetime: float | None = None) -> Permit:
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -228,7 +235,7 @@ class MemoryLimiter:
         for key in [k for k, b in self._buckets.items() if not b.busy(now)]:
             del self._buckets[key]
 
-    def slot(self, key: LimitKey, rule: RateLimit) -> Permit:
+    def slot(self, key: LimitKey, rule: RateLimit, *, lifetime: float | None = None) -> Permit:
         return _MemoryPermit(self._bucket(key, rule))
 
     async def aclose(self) -> None:

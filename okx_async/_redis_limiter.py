@@ -547,7 +547,7 @@ class RedisLimiter:
 
     # The Limiter interface -------------------------------------------------------------
 
-    def slot(self, key: LimitKey, rule: RateLimit) -> Permit:
+    def slot(self, key: LimitKey, rule: RateLimit, *, lifetime: float | None = None) -> Permit:
         return _RedisPermit(self, self._budget(key, rule))
 
     async def throttled(self, key: LimitKey, rule: RateLimit) -> None:
