@@ -204,6 +204,7 @@ async def test_script_grants_free_slots_to_the_oldest_tickets_and_hands_over(
     # "other" started waiting 500 ms ago, and "me" 100 ms ago: other is first in line.
     await _acquire_call(raw, [("other.000000000001", 500.0)], requests=0, me="other")
     other_seen = await raw.zscore(names["procs"], "other")
+    assert other_seen is not None
     _wait, peers, granted = await _acquire_call(
         raw, [("me.000000000001", 100.0), ("me.000000000002", 50.0)], requests=2
     )
@@ -218,7 +219,7 @@ async def test_script_grants_free_slots_to_the_oldest_tickets_and_hands_over(
         raw, [("other.000000000001", 600.0)], requests=2, me="other"
     )
     assert granted == ["other.000000000001"]
-    await pubsub.aclose()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def test_script_skips_the_tickets_of_a_process_that_stopped_beating(
@@ -638,7 +639,7 @@ async def _killed_at_the_head(
             head = await raw.zrange(queue, 0, 0)
             now = time.monotonic()
             flying = [a for a in sim.arrivals if a.ccy in mine and now - a.t < LATENCY * 0.8]
-            if flying and head and head[0].startswith(workers.instances[victim] + "."):
+            if flying and head and str(head[0]).startswith(workers.instances[victim] + "."):
                 break
             await asyncio.sleep(0.001)
     os.kill(workers.procs[victim].pid, signal.SIGKILL)
