@@ -114,7 +114,7 @@ class RedisLimiter:
 
     __slots__ = (
         "_acquire", "_back", "_budgets", "_channels", "_closed", "_down_since", "_instance",
-        "_memory", "_owns_redis", "_pubsub", "_reader", "_record", "_redis", "_seq",
+        "_long", "_memory", "_owns_redis", "_pubsub", "_reader", "_record", "_redis", "_seq",
         "fallback", "grace", "margin", "max_idle", "prefix", "restart_hold", "share",
         "state_ttl", "timeout",
     )
@@ -165,6 +165,8 @@ class RedisLimiter:
         self._memory = MemoryLimiter(margin=margin)
         #: ``loop.time()`` of the first failed call of the current outage.
         self._down_since: float | None = None
+        #: The current outage outlasted the grace: calls fail, or fall back.
+        self._long = False
         #: Set when Redis answers again after a fallback; None while not fallen back.
         self._back: asyncio.Future[None] | None = None
         self._pubsub: PubSub | None = None
@@ -260,8 +262,9 @@ class RedisLimiter:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self._back is not None and not self._back.done():
-            self._back.cancel()
+        back, self._back = self._back, None
+        if back is not None:
+            back.cancel()
         reader, self._reader = self._reader, None
         if reader is not None:
             reader.cancel()
@@ -280,6 +283,8 @@ class RedisLimiter:
 
     async def _wait(self, budget: Budget, since: float) -> str | Fallback:
         """Wait in the local FIFO until the driver hands over a permit, or says fall back."""
+        if self._closed:
+            raise OkxLimiterUnavailable("the RedisLimiter was closed; nothing was sent")
         if self._back is not None:
             self._kick(budget)  # keeps asking Redis whether it is back
             return FALLBACK
@@ -340,24 +345,27 @@ class RedisLimiter:
                 budget.trim(now, cool)
                 if not budget.busy() or (self._closed and not (budget.unsent or budget.drops)):
                     return
-                sleep = BEAT
+                sleep, talked = BEAT, False
                 try:
                     beat = now >= next_beat and (budget.flying or budget.finished)
                     if budget.unsent or budget.throttle or beat:
                         await self._tell(budget)
-                        next_beat = now + BEAT
+                        next_beat, talked = now + BEAT, True
                     if budget.waiters or budget.drops:
-                        sleep = min(sleep, await self._ask(budget))
+                        sleep, talked = min(sleep, await self._ask(budget)), True
                     if budget.waiters and not self._closed:
                         await self._listen(budget)
                 except _UNAVAILABLE as exc:
+                    # Redis may come back empty: tell it what it must know before asking.
+                    budget.unsent = True
                     if self._unavailable(budget, exc, now):
                         return  # closed, and Redis did not answer within the grace
                     backoff = min(max(backoff * 2, _BACKOFF[0]), _BACKOFF[1])
                     sleep = backoff
                 else:
                     backoff = 0.0
-                    self._available()
+                    if talked:
+                        self._available()
                 if sleep > 0 and not budget.wake.is_set():
                     try:
                         async with asyncio.timeout(sleep):
@@ -442,21 +450,22 @@ class RedisLimiter:
         if self._down_since is None:
             self._down_since = started
             log.debug("%s; retrying for up to %.1f s", self._describe(exc), self.grace)
-        if asyncio.get_running_loop().time() - self._down_since < self.grace:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._down_since < self.grace:
             return False
         if self._closed:
             return True
-        if self.fallback == "memory":
-            if self._back is None:
-                self._back = asyncio.get_running_loop().create_future()
-                log.warning(
-                    "%s; falling back to a per-process share of each rule until Redis is back",
-                    self._describe(exc),
-                )
+        memory = self.fallback == "memory"
+        if not self._long:
+            self._long = True
+            then = "falling back to a per-process share of each rule" if memory else (
+                "failing calls")
+            log.warning("%s; %s until Redis is back", self._describe(exc), then)
+            if memory:
+                self._back = loop.create_future()
+        if memory:
             budget.end_waits(lambda f: f.set_result(FALLBACK))
-        elif budget.waiters:
-            log.warning("%s for %.1f s; failing the waiting calls", self._describe(exc),
-                        asyncio.get_running_loop().time() - self._down_since)
+        else:
             budget.end_waits(lambda f: f.set_exception(self._error(exc)))
         return False
 
@@ -467,6 +476,8 @@ class RedisLimiter:
             back.set_result(None)
             for budget in self._budgets.values():
                 budget.share = None
+        if self._long:
+            self._long = False
             log.warning("Redis at %s answers again; limiting through it again", self._where())
 
     async def _borrow(self, budget: Budget) -> Permit | None:
@@ -536,7 +547,7 @@ class RedisLimiter:
                     budget = self._channels.get(_text(message["channel"]))
                     if budget is not None:
                         budget.wake.set()
-        except _UNAVAILABLE as exc:
+        except Exception as exc:  # wake-ups are a hint; beats carry on
             log.debug("subscriber connection lost: %s", self._describe(exc))
             self._reader = self._pubsub = None
             self._channels.clear()
