@@ -22,8 +22,8 @@ HOLD: Final = 1.0
 PEERS: Final = 30.0
 #: Waiters of one budget registered per call; younger ones wait for the next call.
 REGISTER_CAP: Final = 64
-#: The names after ``prefix:{user:endpoint}:``; the last is the pub/sub channel.
-PARTS: Final = ("slots", "queue", "procs", "state", "wake")
+#: The names after ``prefix:{user:endpoint}:``.
+PARTS: Final = ("slots", "queue", "procs", "state")
 
 
 class Fallback:

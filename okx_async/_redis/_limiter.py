@@ -14,7 +14,6 @@ from types import TracebackType
 from typing import Any, Final, Literal
 
 import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -31,6 +30,8 @@ FallbackMode = Literal["raise", "memory"]
 
 #: What a broken, restarting or hung Redis raises through redis-py and asyncio.
 _UNAVAILABLE: Final = (RedisError, OSError, TimeoutError)
+#: How soon a waiter looks again while a probe is in flight: its answer frees the next.
+_POLL: Final = 0.01
 #: First and longest pause between attempts while Redis does not answer.
 _BACKOFF: Final = (0.02, BEAT)
 
@@ -113,8 +114,8 @@ class RedisLimiter:
     """
 
     __slots__ = (
-        "_acquire", "_back", "_budgets", "_channels", "_closed", "_down_since", "_instance",
-        "_long", "_memory", "_owns_redis", "_pubsub", "_reader", "_record", "_redis", "_seq",
+        "_acquire", "_back", "_budgets", "_closed", "_down_since", "_instance", "_long",
+        "_memory", "_owns_redis", "_record", "_redis", "_seq",
         "fallback", "grace", "margin", "max_idle", "prefix", "restart_hold", "share",
         "state_ttl", "timeout",
     )
@@ -169,9 +170,6 @@ class RedisLimiter:
         self._long = False
         #: Set when Redis answers again after a fallback; None while not fallen back.
         self._back: asyncio.Future[None] | None = None
-        self._pubsub: PubSub | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._channels: dict[str, Budget] = {}
         self._closed = False
 
     @classmethod
@@ -265,13 +263,6 @@ class RedisLimiter:
         back, self._back = self._back, None
         if back is not None:
             back.cancel()
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-        pubsub, self._pubsub = self._pubsub, None
-        if pubsub is not None:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
         if self._owns_redis:
             await self._redis.aclose()
 
@@ -353,8 +344,6 @@ class RedisLimiter:
                         next_beat, talked = now + BEAT, True
                     if budget.waiters or budget.drops:
                         sleep, talked = min(sleep, await self._ask(budget)), True
-                    if budget.waiters and not self._closed:
-                        await self._listen(budget)
                 except _UNAVAILABLE as exc:
                     # Redis may come back empty: tell it what it must know before asking.
                     budget.unsent = True
@@ -378,7 +367,6 @@ class RedisLimiter:
             budget.end_waits(lambda f: f.set_exception(OkxLimiterUnavailable(message)))
         finally:
             budget.driver = None
-            self._channels.pop(budget.names[4], None)
 
     async def _tell(self, budget: Budget) -> None:
         """Run record.lua: this process's finished and in-flight slots, and any 50011."""
@@ -390,13 +378,13 @@ class RedisLimiter:
         args: list[str | int] = [
             self._instance, f"{cool:.3f}", f"{cool + TTL * 1000:.3f}",
             f"{cool / rule.requests:.3f}", int(throttle), round(self.state_ttl * 1000),
-            round(PEERS * 1000), budget.names[4], len(finished),
+            round(PEERS * 1000), len(finished),
         ]
         for permit, (arrival, answer) in finished.items():
             args += [permit, f"{(now - arrival) * 1000:.3f}", answer]
         args += [len(budget.flying), *budget.flying]
         budget.unsent = False
-        slots, _queue, procs, state, _wake = budget.names
+        slots, _queue, procs, state = budget.names
         try:
             paced = await self._run(self._record, (slots, procs, state), args)
         except BaseException:
@@ -423,12 +411,12 @@ class RedisLimiter:
         args: list[str | int] = [
             self._instance, rule.requests, f"{cool:.3f}", f"{cool + TTL * 1000:.3f}",
             round(TTL * 1000), round(self.restart_hold * 1000), round(self.state_ttl * 1000),
-            round(PEERS * 1000), budget.names[4], len(drops), *drops, len(waiters),
+            round(PEERS * 1000), round(_POLL * 1000), len(drops), *drops, len(waiters),
         ]
         for w in waiters:
             args += [w.ticket, f"{(now - w.since) * 1000:.3f}"]
         try:
-            reply = await self._run(self._acquire, budget.names[:4], args)
+            reply = await self._run(self._acquire, budget.names, args)
         except BaseException:
             budget.drops[:0] = drops
             raise
@@ -519,39 +507,6 @@ class RedisLimiter:
             return None  # Redis came back first
         entering.result()
         return permit
-
-    # Pub/sub: wake-ups sooner than the next beat ---------------------------------------
-
-    async def _listen(self, budget: Budget) -> None:
-        """Subscribe to the budget's channel; a missed message only costs a beat."""
-        channel = budget.names[4]
-        if channel in self._channels:
-            return
-        if self._pubsub is None:
-            self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        self._channels[channel] = budget
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self._pubsub.subscribe(channel)
-        except BaseException:
-            self._channels.pop(channel, None)
-            raise
-        if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(self._read(self._pubsub))
-
-    async def _read(self, pubsub: PubSub) -> None:
-        try:
-            while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=BEAT)
-                if message is not None:
-                    budget = self._channels.get(_text(message["channel"]))
-                    if budget is not None:
-                        budget.wake.set()
-        except Exception as exc:  # wake-ups are a hint; beats carry on
-            log.debug("subscriber connection lost: %s", self._describe(exc))
-            self._reader = self._pubsub = None
-            self._channels.clear()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # Messages ----------------------------------------------------------------------------
 

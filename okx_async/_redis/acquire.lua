@@ -4,7 +4,7 @@
 -- and says how long the caller may sleep before the next decision.
 --
 -- KEYS: slots queue procs state
--- ARGV: instance requests cool_ms lease_ms ttl_ms hold_ms state_ttl_ms peers_ms channel
+-- ARGV: instance requests cool_ms lease_ms ttl_ms hold_ms state_ttl_ms peers_ms poll_ms
 --       n_drop drop... n_ticket (ticket age_ms)...
 -- Reply: {wait_ms (-1: nobody waits), peers, busy_ms, granted...}
 local slots, queue, procs, state = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -35,19 +35,20 @@ if not fresh then
 end
 
 -- Given up by the caller: the ticket leaves the line, an unused slot is free again.
-local freed = false
 local i = 10
 for j = i + 1, i + tonumber(ARGV[i]) do
   redis.call('ZREM', queue, ARGV[j])
-  if redis.call('ZREM', slots, ARGV[j]) == 1 then
-    freed = true
-  end
+  redis.call('ZREM', slots, ARGV[j])
 end
 i = i + tonumber(ARGV[i]) + 1
--- A probe whose slot is gone (given back, or its process died) will answer nothing.
-if probe and not redis.call('ZSCORE', slots, probe) then
-  redis.call('HDEL', state, 'probe')
-  probe = false
+-- A probe whose slot is gone (given back, cooled) or whose process stopped beating
+-- will answer nothing: the next grant is a new probe. Its slot, if any, still cools.
+if probe then
+  local seen = tonumber(redis.call('ZSCORE', procs, string.match(probe, '^[^.]*')))
+  if not redis.call('ZSCORE', slots, probe) or not seen or seen <= now - ttl then
+    redis.call('HDEL', state, 'probe')
+    probe = false
+  end
 end
 
 local granted, waiting, nwaiting, floor = {}, {}, 0, -math.huge
@@ -72,7 +73,6 @@ end
 
 local gate = math.max(pause, last + interval)
 local taken = redis.call('ZCARD', slots)
-local handed = false
 while taken < requests and gate <= now and not probe do
   local head = redis.call('ZRANGE', queue, 0, 0)[1]
   if not head then
@@ -90,7 +90,6 @@ while taken < requests and gate <= now and not probe do
     else
       -- Another process's ticket: the slot is kept for it to claim while it lives.
       redis.call('ZADD', slots, (seen or now) + ttl, head)
-      handed = true
     end
     taken = taken + 1
     if fresh > 0 then
@@ -109,13 +108,21 @@ while taken < requests and gate <= now and not probe do
   -- else: the ticket's process stopped beating; it no longer holds the line.
 end
 
+-- How long the caller may sleep. Times known in advance (a slot cooling, the pause,
+-- the pacing) are waited for exactly. A probe's answer may come any moment: look again
+-- in poll_ms. A slot in flight frees no sooner than a window after it is released, so
+-- looking again in half a window loses nothing.
 local wait = -1
 if nwaiting > 0 then
   local at = gate
   if probe then
-    at = math.max(at, tonumber(redis.call('ZSCORE', slots, probe)))
+    at = math.max(at, math.min(tonumber(redis.call('ZSCORE', slots, probe)), now + tonumber(ARGV[9])))
   elseif taken >= requests then
-    at = math.max(at, tonumber(redis.call('ZRANGE', slots, 0, 0, 'WITHSCORES')[2]) or now)
+    local first = tonumber(redis.call('ZRANGE', slots, 0, 0, 'WITHSCORES')[2]) or now
+    if first > now + cool then
+      first = now + cool / 2
+    end
+    at = math.max(at, first)
   end
   wait = math.max(at - now, 0)
 end
@@ -129,9 +136,6 @@ end
 redis.call('PEXPIRE', queue, math.ceil(2 * ttl))
 redis.call('PEXPIRE', procs, ARGV[8])
 redis.call('PEXPIRE', state, ARGV[7])
-if handed or freed then
-  redis.call('PUBLISH', ARGV[9], 'wake')
-end
 local reply = {string.format('%.3f', wait), redis.call('ZCARD', procs), string.format('%.3f', busy)}
 for _, id in ipairs(granted) do
   reply[#reply + 1] = id

@@ -5,7 +5,7 @@
 -- 50011, every grant pauses for a window and pacing turns even, in the same step.
 --
 -- KEYS: slots procs state
--- ARGV: instance cool_ms lease_ms interval_ms throttle(0|1) state_ttl_ms peers_ms channel
+-- ARGV: instance cool_ms lease_ms interval_ms throttle(0|1) state_ttl_ms peers_ms
 --       n_finished (permit ago_ms answer(0: none, 1: accepted, 2: not accepted))...
 --       n_flying permit...
 -- Reply: 1 if this call switched pacing on, else 0
@@ -16,8 +16,7 @@ local now = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
 redis.call('ZADD', procs, now, ARGV[1])
 
 local probe = redis.call('HGET', state, 'probe')
-local answered = false
-local i = 9
+local i = 8
 for j = i + 1, i + 3 * tonumber(ARGV[i]), 3 do
   local id, at, answer = ARGV[j], now - tonumber(ARGV[j + 1]) + cool, ARGV[j + 2]
   if at > now then
@@ -25,13 +24,10 @@ for j = i + 1, i + 3 * tonumber(ARGV[i]), 3 do
   else
     redis.call('ZREM', slots, id)
   end
-  if answer ~= '0' then
-    answered = true
-    if id == probe then
-      redis.call('HDEL', state, 'probe')
-      if answer == '1' then
-        redis.call('HINCRBY', state, 'left', -1)
-      end
+  if answer ~= '0' and id == probe then
+    redis.call('HDEL', state, 'probe')
+    if answer == '1' then
+      redis.call('HINCRBY', state, 'left', -1)
     end
   end
 end
@@ -56,8 +52,5 @@ end
 redis.call('PEXPIRE', procs, ARGV[7])
 if redis.call('EXISTS', state) == 1 then
   redis.call('PEXPIRE', state, ARGV[6])
-end
-if answered then
-  redis.call('PUBLISH', ARGV[8], 'wake')
 end
 return paced
