@@ -714,7 +714,7 @@ async def test_soak_the_fault_tests_five_times(
             )
         finally:
             group.kill()
-        await asyncio.sleep(TTL)  # the next run starts on a budget the dead one left
+        await asyncio.sleep(TTL + SHORT.window)  # the dead one's slots have cooled
     downs: list[float] = []
     for _ in range(5):
         group = Workers()

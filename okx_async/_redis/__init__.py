@@ -20,13 +20,14 @@ Each mechanism, and why it stays:
   never compared. A waiter's age travels as a duration.
 * **Keys share the hash tag** ``{user:endpoint}``: one Cluster slot per budget.
 * **Cross-process FIFO with hand-over.** A freed slot goes to the oldest ticket,
-  whichever process holds it: it is kept for that process (for ``TTL``) and claimed
-  on its next call. Without it a late process would be starved by a busy one.
+  whichever process holds it: it is kept for that process while it beats and
+  claimed on its next call. Without it a late process would be starved by a busy one.
 * **Beats instead of long leases.** A process with waiters or slots speaks to Redis
   at least every ``BEAT`` (0.25 s). A process silent for ``TTL`` (1 s) is dead: its
   tickets no longer hold the line, a slot kept for it frees, and each of its
   in-flight slots cools from its last beat + ``TTL``, as if its request arrived as
-  late as that. So a crash costs the others about a window plus a second.
+  late as that. So a crash costs the others about a window plus a second. (A permit
+  left without ``finish`` cools from ``grant + lifetime`` if that is later.)
 * **Every beat repeats what the process knows** (its in-flight and cooling slots).
   Writes are idempotent, so a slot whose recording failed half-way counts as
   recorded, and a Redis that restarted empty learns them again within a beat.
@@ -46,9 +47,12 @@ Each mechanism, and why it stays:
   go one at a time until a window's worth was accepted, so a sliding-window-counter
   server rejects one request rather than a burst; a 50011 pauses every process for
   a window and spaces grants evenly, in the same step that records it.
-* **Pub/sub wake-ups** (channel ``...:wake``, one subscriber connection). A release,
-  an answered probe, a hand-over or a freed slot wakes waiting drivers at once;
-  without it they would learn of it at their next beat. A lost message costs a beat.
+* **No pub/sub.** A waiter sleeps exactly until a known time (a slot cooling, the
+  pause, the pacing). A slot in flight frees no sooner than a window after its
+  release, so looking again in half a window loses nothing; only while a probe is
+  in flight, whose answer frees the next, do waiters look every 10 ms. A process
+  learns of its own releases at once. This replaced a subscriber connection, its
+  reader task and their failure modes.
 * **One driver task per busy budget**, so one round trip serves every local waiter
   in FIFO order, and a release costs the caller no round trip of its own.
 """
