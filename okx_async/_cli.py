@@ -169,8 +169,8 @@ async def _check_redis(url: str) -> None:
         if kwargs.get("password"):
             detail = detail.replace(str(kwargs["password"]), "***")
         raise OkxLimiterUnavailable(
-            f"Redis at {where} is unreachable ({type(exc).__name__}: {detail}); no request "
-            "was sent. Start it, or pass --redis-fallback memory to limit this process alone"
+            f"cannot use Redis at {where} ({type(exc).__name__}: {detail}); no request was "
+            "sent. Check it, or pass --redis-fallback memory to limit this process alone"
         ) from None
     finally:
         await client.aclose()
