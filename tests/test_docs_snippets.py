@@ -192,7 +192,9 @@ def test_snippet_runs(block: Block, tmp_path: Path) -> None:
         done = run(["bash", "-eo", "pipefail", "-c", without_set_up(block)], tmp_path)
     assert done.returncode == 0, (
         f"{block.name} failed ({done.returncode}):\n{block.code}\n"
-        f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}\n"
+        "If readers cannot run it as is either, fix it; if it needs what the suite lacks "
+        "(OKX keys...), put <!-- snippet: skip (REASON) --> on the line before its fence."
     )
 
 
