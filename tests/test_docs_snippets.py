@@ -43,7 +43,7 @@ RUN = frozenset({"python", "sh"})
 #: Tags a runnable block might be given by habit; they must be spelled as in RUN.
 MISSPELT = frozenset({"bash", "shell", "console", "zsh", "py", "python3", "pycon", "sh-session"})
 
-_FENCE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<tag>[\w+-]*)")
+_FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)\s*(?P<tag>[\w+-]*)")
 _MARKER = re.compile(r"^<!--\s*snippet:\s*(?P<kind>[\w-]+)\s*(?:\((?P<reason>[^)]*)\))?\s*-->$")
 _FILE_HEADER = re.compile(r"^# (?P<name>[\w./-]+\.py)\s*$")
 _SET_UP = re.compile(r"^\s*(?:\S*python3?\s+-m\s+venv\b|\S*pip3?\s+install\b)")
@@ -87,15 +87,16 @@ def blocks(path: Path) -> list[Block]:
         if opening is None:
             i += 1
             continue
-        fence = opening["fence"]
+        fence, indent = opening["fence"], len(opening["indent"])
         end = i + 1
-        while end < len(lines) and not lines[end].startswith(fence):
+        while end < len(lines) and not lines[end].lstrip().startswith(fence):
             end += 1
         previous = lines[i - 1].strip() if i else ""
         marker = _MARKER.match(previous)
         found.append(Block(
             path=path, line=i + 1, tag=opening["tag"].lower(),
-            code="\n".join(lines[i + 1:end]) + "\n",
+            # A fence indented in a list item indents its code as much.
+            code="\n".join(line[indent:] for line in lines[i + 1:end]) + "\n",
             marker=marker["kind"] if marker else None,
             reason=(marker["reason"] or "").strip() if marker else "",
         ))
