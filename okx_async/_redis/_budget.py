@@ -26,22 +26,14 @@ REGISTER_CAP: Final = 64
 PARTS: Final = ("slots", "queue", "procs", "state")
 
 
-class Fallback:
-    """Marker result of a wait that must use the in-memory share instead of Redis."""
-
-    __slots__ = ()
-
-
-FALLBACK: Final = Fallback()
-
-
 class Waiter:
     """One task waiting for a slot, in its process's FIFO for the budget."""
 
     __slots__ = ("future", "since", "ticket")
 
-    def __init__(self, ticket: str, since: float, future: asyncio.Future[str | Fallback]) -> None:
-        #: Its place in the shared FIFO; becomes the permit id when granted.
+    def __init__(self, ticket: str, since: float, future: asyncio.Future[str | None]) -> None:
+        #: Its place in the shared FIFO; becomes the permit id when granted. The
+        #: future's result is that permit, or None: use the fallback's share.
         self.ticket = ticket
         #: ``loop.time()`` when the call began to wait; Redis turns the age into its time.
         self.since = since
@@ -71,7 +63,7 @@ class Budget:
         #: Finished permits still cooling -> (latest arrival, probe answer: 0 told,
         #: 1 accepted, 2 not accepted). Told to Redis on every beat until cooled.
         self.finished: dict[str, tuple[float, int]] = {}
-        #: A 50011 (or something new in ``finished``) Redis has not heard of yet.
+        #: A 50011 Redis has not heard of yet; something new for it in ``finished``.
         self.throttle = False
         self.unsent = False
         self.driver: asyncio.Task[None] | None = None
@@ -113,7 +105,7 @@ class Budget:
             self.flying[permit] = now
             w.future.set_result(permit)
 
-    def end_waits(self, end: Callable[[asyncio.Future[str | Fallback]], None]) -> None:
+    def end_waits(self, end: Callable[[asyncio.Future[str | None]], None]) -> None:
         """End every wait with ``end(future)``; their tickets leave the line."""
         while self.waiters:
             w = self.waiters.popleft()

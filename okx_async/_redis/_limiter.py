@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from .._errors import OkxLimiterUnavailable
 from .._limiter import LimitKey, MemoryLimiter, Outcome, Permit
 from .._window import DEFAULT_MARGIN, RateLimit
-from ._budget import BEAT, FALLBACK, HOLD, PEERS, REGISTER_CAP, TTL, Budget, Fallback, Waiter
+from ._budget import BEAT, HOLD, PEERS, REGISTER_CAP, TTL, Budget, Waiter
 
 log = logging.getLogger("okx_async.redis")
 
@@ -68,9 +68,8 @@ class _RedisPermit:
         limiter, budget = self._limiter, self._budget
         since = asyncio.get_running_loop().time()
         while True:
-            granted = await limiter._wait(budget, since)
-            if isinstance(granted, str):
-                self._id = granted
+            self._id = await limiter._wait(budget, since)
+            if self._id is not None:
                 return
             self._memory = await limiter._borrow(budget)
             if self._memory is not None:
@@ -272,13 +271,13 @@ class RedisLimiter:
         """A ticket or permit id: this process's instance, then a sequence that sorts."""
         return f"{self._instance}.{next(self._seq):012x}"
 
-    async def _wait(self, budget: Budget, since: float) -> str | Fallback:
-        """Wait in the local FIFO until the driver hands over a permit, or says fall back."""
+    async def _wait(self, budget: Budget, since: float) -> str | None:
+        """Wait in the local FIFO until the driver hands over a permit, or None: fall back."""
         if self._closed:
             raise OkxLimiterUnavailable("the RedisLimiter was closed; nothing was sent")
         if self._back is not None:
             self._kick(budget)  # keeps asking Redis whether it is back
-            return FALLBACK
+            return None
         loop = asyncio.get_running_loop()
         waiter = Waiter(self._new_id(), since, loop.create_future())
         budget.waiters.append(waiter)
@@ -289,7 +288,7 @@ class RedisLimiter:
             future = waiter.future
             if future.done() and not future.cancelled() and future.exception() is None:
                 granted = future.result()
-                if isinstance(granted, str):
+                if granted is not None:
                     # Granted, then cancelled before it could send: the slot is unused.
                     del budget.flying[granted]
                     budget.drops.append(granted)
@@ -452,7 +451,7 @@ class RedisLimiter:
             if memory:
                 self._back = loop.create_future()
         if memory:
-            budget.end_waits(lambda f: f.set_result(FALLBACK))
+            budget.end_waits(lambda f: f.set_result(None))
         else:
             budget.end_waits(lambda f: f.set_exception(self._error(exc)))
         return False
