@@ -141,7 +141,7 @@ class _Bucket:
         if loop is not self._loop:
             self._adopt(loop)
         now = loop.time()
-        self.window.use(rule, now)
+        self.window.use(rule, now, waiting=bool(self._waiters))
         if not self._waiters and self.window.ready_at(now) <= now:
             self._held += 1
             return self.window.grant(now), now

@@ -75,19 +75,22 @@ class SlidingWindow:
         """Every rule in force; a grant satisfies all of them."""
         return self._rules
 
-    def use(self, rule: RateLimit, now: float) -> None:
+    def use(self, rule: RateLimit, now: float, *, waiting: bool = False) -> None:
         """Govern by ``rule`` too, from ``now``, keeping the accounting.
 
         A rule stays in force, next to the ones already there, until the budget is
-        quiet (:meth:`idle`): the requests counted under the old rule still count.
+        quiet (:meth:`idle`) with nobody ``waiting`` under it: the requests counted
+        under the old rule still count.
         """
         self.rule = rule
-        if rule in self._rules:
+        if self._rules == (rule,):
             return
-        if self.idle(now):
+        if not waiting and self.idle(now):
             self._rules = (rule,)
-        else:
+        elif rule not in self._rules:
             self._rules = (*self._rules, rule)
+        else:
+            return
         self._longest = max(r.window for r in self._rules) + self.margin
         self._fresh = min(self._fresh, rule.requests)
         self._probes_left = min(self._probes_left, rule.requests)
