@@ -5,6 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 from aiolimiter import AsyncLimiter
@@ -523,3 +529,119 @@ def test_a_permit_finished_explicitly_cools_from_its_end_whatever_the_lifetime()
             return loop.time()
 
     assert run(main()) == pytest.approx(1.2)
+
+
+_TWO_RUNS = """
+import asyncio
+from okx_async import OkxClient, RateLimit
+from okx_async.simulator import DEMO_CREDENTIALS, DEMO_UID, Simulator
+
+ENDPOINT = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount"
+RULES = {ENDPOINT: RateLimit(2, 0.3)}
+
+async def once(leave_queued):
+    async with Simulator(limit=2, window=0.3) as sim, OkxClient(
+        DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID, rate_limits=RULES
+    ) as okx:
+        if leave_queued:  # two go out, two wait for the limiter's timer, then give up
+            try:
+                async with asyncio.timeout(0.1):
+                    await okx.max_collateral_redeem_amounts(["BTC", "ETH", "SOL", "XRP"])
+            except TimeoutError:
+                pass
+            return 0
+        return len(await okx.max_collateral_redeem_amounts(["BTC", "ETH", "SOL"]))
+
+asyncio.run(once(True))
+print("second run:", asyncio.run(once(False)))
+"""
+
+
+def test_two_asyncio_runs_share_the_process_limiter_and_do_not_hang() -> None:
+    """Issue 8, defect 2, as a script would meet it: the process-wide limiter, two runs."""
+    done = subprocess.run(
+        [sys.executable, "-c", _TWO_RUNS], capture_output=True, text=True, timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "second run: 3" in done.stdout
+
+
+# The same storm on a real event loop ------------------------------------------------------
+
+
+async def test_a_storm_of_random_timeouts_on_a_real_loop_leaks_nothing() -> None:
+    """Tiny windows, random asyncio.timeout / TaskGroup / gather cancellations, real time."""
+    rng = random.Random(8)
+    loop = asyncio.get_running_loop()
+    stray: list[object] = []
+    loop.set_exception_handler(lambda _loop, context: stray.append(context))
+    limiter = MemoryLimiter(margin=0.0)
+    rules = [RateLimit(3, 0.01), RateLimit(2, 0.005)]
+    slots: dict[LimitKey, list[tuple[float, float, RateLimit]]] = {}
+    surprises: list[BaseException] = []
+
+    async def one(key: LimitKey, rule: RateLimit) -> None:
+        lifetime = rng.choice([None, 0.004])
+        outcome = rng.choice([*Outcome, None])
+        hold = rng.choice([0.0, 0.0005, 0.002])
+        permit = limiter.slot(key, rule, lifetime=lifetime)
+        try:
+            async with permit:
+                granted = loop.time()
+                try:
+                    if hold:
+                        await asyncio.sleep(hold)
+                    if outcome is not None:
+                        permit.finish(outcome)
+                finally:
+                    now = loop.time()
+                    left = outcome is None and lifetime is not None
+                    end = max(now, granted + lifetime) if left and lifetime else now
+                    slots.setdefault(key, []).append((granted, end, rule))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # nothing else may reach a caller
+            surprises.append(exc)
+            raise
+
+    started = time.monotonic()
+    storms = 0
+    while storms < 300 or time.monotonic() - started < 1.0:
+        storms += 1
+        key = LimitKey(str(storms % 5), "/storm")
+        calls = [one(key, rng.choice(rules)) for _ in range(rng.randint(2, 10))]
+        how = rng.randrange(3)
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            if how == 0:  # each call under its own timeout
+                await asyncio.gather(*(_timed(c, rng.uniform(0, 0.02)) for c in calls))
+            elif how == 1:  # a TaskGroup under one timeout
+                async with asyncio.timeout(rng.uniform(0, 0.02)), asyncio.TaskGroup() as group:
+                    for c in calls:
+                        group.create_task(c)
+            else:  # a gather cancelled at a random moment
+                together = asyncio.gather(*calls)
+                loop.call_later(rng.uniform(0, 0.02), together.cancel)
+                await together
+        if storms > 5000:
+            break
+
+    for key, bucket in limiter._buckets.items():
+        assert bucket.window.in_flight == 0, key
+        assert bucket._held == 0, key
+        assert not [w for w in bucket._waiters if not w.done()], key
+        async with asyncio.timeout(1.0), limiter.slot(key, rules[0]):
+            pass  # every budget still grants
+    assert stray == []
+    assert surprises == []
+    for key, held in slots.items():
+        for granted, _end, rule in held:  # its own rule was in use when it was granted
+            busy = sum(1 for g, e, _ in held if g <= granted < e + rule.window)
+            assert busy <= rule.requests, (key, granted, rule)
+    loop.set_exception_handler(None)
+
+
+async def _timed(call: Coroutine[Any, Any, None], seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await call
