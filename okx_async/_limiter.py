@@ -8,8 +8,10 @@ Why slots are anchored at the response: a request reaches the server some unknow
 time after we send it, so counting send times is not enough once the network
 jitters. The server received a request no later than the moment its answer reached
 us, so a slot is held while its request is in flight and becomes free again
-``window + margin`` after the request finished (answer, error, timeout or
-cancellation, whichever came first). The cost is about one round trip per window.
+``window + margin`` after the request finished (answer, error or timeout). A request
+abandoned mid-flight (cancelled) may still arrive until its own timeout, so it is
+held until ``grant + lifetime + window + margin``. The cost is about one round trip
+per window.
 """
 
 from __future__ import annotations
