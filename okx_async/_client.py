@@ -123,8 +123,9 @@ class OkxClient:
     without it the first client of each API key asks ``/api/v5/account/config`` once
     per process, and every client of that key reuses the answer.
 
-    A ``session`` passed in stays the caller's; its own settings do not change how the
-    client's requests are sent (see :class:`~okx_async.AiohttpTransport`).
+    A ``session`` passed in stays the caller's; its own settings (``raise_for_status``,
+    ``base_url``, timeouts) do not change how the client's requests are sent, and its
+    middlewares still run (see ``docs/errors.md``).
     """
 
     def __init__(
