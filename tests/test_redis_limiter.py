@@ -333,6 +333,36 @@ async def test_waiters_of_one_process_are_served_in_order(
     assert order == list(range(17))
 
 
+async def test_a_permit_left_without_finish_cools_from_grant_plus_lifetime(
+    redis_url: str, raw: aioredis.Redis, limiters: Make
+) -> None:
+    """A request cut short may still reach the server until grant + lifetime."""
+    limiter = limiters(redis_url)
+    slots = budget_keys(KEY)["slots"]
+    permit = limiter.slot(KEY, FAST, lifetime=0.5)
+    async with permit:
+        granted = await redis_ms(raw)
+        finished = permit._id  # type: ignore[attr-defined]
+    left = await redis_ms(raw)
+    for _ in range(100):
+        score = await raw.zscore(slots, finished)
+        if score is not None and score <= granted + 500 + COOL_MS + 5:
+            break
+        await asyncio.sleep(0.001)
+    assert score is not None
+    assert granted + 500 + COOL_MS - (left - granted) - 5 <= score <= granted + 500 + COOL_MS + 5
+    finished_permit = limiter.slot(KEY, FAST, lifetime=0.5)
+    async with finished_permit:
+        finished_permit.finish(Outcome.ACCEPTED)  # answered: cools from now
+    ended = await redis_ms(raw)
+    for _ in range(100):
+        score = await raw.zscore(slots, finished_permit._id)  # type: ignore[attr-defined]
+        if score is not None and score <= ended + COOL_MS:
+            break
+        await asyncio.sleep(0.001)
+    assert score is not None and score <= ended + COOL_MS
+
+
 async def test_cancelled_waiter_leaves_no_ticket_behind(
     redis_url: str, raw: aioredis.Redis, limiters: Make
 ) -> None:
