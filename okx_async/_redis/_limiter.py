@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import math
@@ -205,19 +204,6 @@ class RedisLimiter:
             budget = self._budgets[key] = Budget(key, rule, self.prefix)
         budget.rule = rule  # it travels with every call, so a change applies at once
         return _RedisPermit(self, budget, lifetime)
-
-    async def throttled(self, key: LimitKey, rule: RateLimit) -> None:
-        """Pause ``key`` in every process for a window and switch it to even pacing.
-
-        A permit finished with :attr:`Outcome.THROTTLED` does this by itself; this
-        is for 50011s seen some other way.
-        """
-        budget = self._budgets.get(key) or Budget(key, rule, self.prefix)
-        self._budgets.setdefault(key, budget)
-        budget.throttle = True
-        self._kick(budget)
-        with contextlib.suppress(*_UNAVAILABLE):  # still marked: the driver tells it later
-            await self._tell(budget)
 
     async def aclose(self) -> None:
         """End pending waits, tell Redis what it must still know, and leave no task behind.
