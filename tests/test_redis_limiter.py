@@ -357,10 +357,11 @@ async def test_a_permit_left_without_finish_cools_from_grant_plus_lifetime(
     ended = await redis_ms(raw)
     for _ in range(100):
         score = await raw.zscore(slots, finished_permit._id)  # type: ignore[attr-defined]
-        if score is not None and score <= ended + COOL_MS:
+        if score is not None and score <= ended + COOL_MS + 5:
             break
         await asyncio.sleep(0.001)
-    assert score is not None and score <= ended + COOL_MS
+    # Cools from its answer (give or take the recording's round trip), not from lifetime.
+    assert score is not None and score <= ended + COOL_MS + 5
 
 
 async def test_cancelled_waiter_leaves_no_ticket_behind(
