@@ -402,7 +402,7 @@ class OkxClient:
             syncs_seen = self._clock_syncs
             try:
                 permit = self._limiter.slot(key, rule, lifetime=self._lifetime_at(deadline_at))
-                return await self._in_slot(permit, endpoint, url, path)
+                return await self._in_slot(permit, endpoint, url, path, quiet=lookup)
             except OkxError as exc:
                 if isinstance(exc, OkxClientClosedError):
                     raise
@@ -444,8 +444,15 @@ class OkxClient:
             return f"{type(exc).__name__}: {exc}"
         return None
 
-    async def _in_slot(self, permit: Permit, endpoint: Endpoint[T], url: str, path: str) -> T:
-        """Wait for a slot, send within it and tell the limiter how it ended."""
+    async def _in_slot(
+        self, permit: Permit, endpoint: Endpoint[T], url: str, path: str, *, quiet: bool
+    ) -> T:
+        """Wait for a slot, send within it and tell the limiter how it ended.
+
+        ``quiet``: a 50011 is expected here (the uid lookup, before the user's budget is
+        known), so it neither pauses the budget nor switches it to pacing; the caller
+        waits out a window before it tries again.
+        """
         async with _Queued(self, permit):
             headers = self._headers(endpoint, path)
             try:
@@ -458,7 +465,9 @@ class OkxClient:
             try:
                 result = endpoint.model(decode_one(status, body))
             except OkxError as exc:
-                permit.finish(limit_outcome(exc))
+                outcome = limit_outcome(exc)
+                permit.finish(Outcome.UNKNOWN if quiet and outcome is Outcome.THROTTLED
+                              else outcome)
                 raise
             permit.finish(Outcome.ACCEPTED)
             return result
