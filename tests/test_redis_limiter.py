@@ -599,7 +599,7 @@ async def workers() -> AsyncIterator[Workers]:
 
 def _specs(
     redis_url: str, base_url: str, n: int, per: int, *, rule: RateLimit | None = None,
-    start_in: float = 2.0, options: dict[str, Any] | None = None,
+    start_in: float = 1.5, options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     start_at = time.time() + start_in
     specs: list[dict[str, Any]] = [
@@ -951,6 +951,20 @@ async def test_redis_gone_for_good_four_processes_fall_back_to_a_fair_share(
     fallbacks = [r.getMessage() for r in caplog.records if "falling back" in r.getMessage()]
     assert 1 <= len(fallbacks) <= 4  # one per process, if it had anything left to send
     assert f"127.0.0.1:{redis_server.port}" in fallbacks[0]
+
+
+async def test_a_configured_share_bounds_the_fallback(
+    redis_server: RedisServer, limiters: Make, okx_simulator_factory: SimulatorFactory,
+) -> None:
+    """``share=0.4`` of 5 per window: 2 per window while Redis is gone."""
+    sim = await okx_simulator_factory(limit=5, window=0.2, amounts=AMOUNTS)
+    limiter = limiters(redis_server.url, fallback="memory", grace=0.0, share=0.4)
+    await _hold(limiter, KEY, FAST, 0.0)
+    await redis_server.astop(kill=True)
+    async with asyncio.timeout(10):
+        results, errors = await _fan_out(sim.base_url, limiter, CCYS[:8])
+    assert errors == {} and len(results) == 8
+    assert max_in_any_window([a.t for a in sim.arrivals], FAST.window) == 2
 
 
 async def test_fallback_across_a_blip_comes_back_to_redis(
