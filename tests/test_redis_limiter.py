@@ -746,6 +746,14 @@ async def _restart_mid_fan_out(
     down = time.monotonic() - started
     async with asyncio.timeout(30):
         reports = await workers.reports()
+    if os.environ.get("DEBUG_KILL"):
+        t0 = min(a.t for a in sim.arrivals)
+        print(f"\nkill at {started - t0:.3f}, up at {started + down - t0:.3f}")
+        for a in sorted(sim.arrivals, key=lambda a: a.t):
+            who = next(i for i, sp in enumerate(specs) if a.ccy in sp["ccys"])
+            print(f"{a.t - t0:.3f} w{who} {a.ccy} {a.code}")
+        for r in reports:
+            print(r["stderr"][-3000:])
     for report in reports:
         assert report["errors"] == {}
     assert {c for r in reports for c in r["results"]} == set(CCYS[:28])
@@ -754,7 +762,9 @@ async def _restart_mid_fan_out(
     stderr = reports[0]["stderr"]
     for bad in ("Task was destroyed", "Exception ignored", "never awaited", "Traceback"):
         assert bad not in stderr, stderr
-    print(f"\nredis-server down {down * 1000:.0f} ms: 28 results, 0 rejections")
+    closing = max(r["closing"] for r in reports)
+    print(f"\nredis-server down {down * 1000:.0f} ms: 28 results, 0 rejections; "
+          f"closing took {closing:.2f} s at most")
     return down
 
 

@@ -322,6 +322,8 @@ class RedisLimiter:
                     backoff = 0.0
                     if talked:
                         self._available()
+                    if self._closed and not (budget.unsent or budget.drops):
+                        return  # the last word is said
                 if sleep > 0 and not budget.wake.is_set():
                     try:
                         async with asyncio.timeout(sleep):
