@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import aiohttp
 
 from ._credentials import Credentials
-from ._decode import decode_one
+from ._decode import decode_envelope
 from ._endpoints import ACCOUNT_CONFIG, MAX_COLLATERAL_REDEEM_AMOUNT, PUBLIC_TIME, Endpoint
 from ._errors import (
     RATE_LIMITED,
@@ -287,7 +287,7 @@ class OkxClient:
                     status, body = await self._transport.get(url, headers)
                     # Decoded inside the slot, so the limiter learns how it went.
                     try:
-                        result = endpoint.model(decode_one(status, body))
+                        result = endpoint.result(decode_envelope(status, body))
                     except OkxError as exc:
                         permit.finish(limit_outcome(exc))
                         raise
