@@ -17,8 +17,10 @@ from ._demo import (
     DEMO_KEYS,
     DEMO_UID,
     OTHER_USER_CREDENTIALS,
+    TRADE_CREDENTIALS,
     SimKey,
 )
+from ._account import LoanAccount
 
 __all__ = [
     "DEMO_CREDENTIALS",
@@ -26,7 +28,9 @@ __all__ = [
     "DEMO_KEYS",
     "DEMO_UID",
     "OTHER_USER_CREDENTIALS",
+    "TRADE_CREDENTIALS",
     "Arrival",
+    "LoanAccount",
     "SimKey",
     "Simulator",
     "max_in_any_window",
