@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from types import TracebackType
 from typing import TypeVar
@@ -16,20 +15,25 @@ import aiohttp
 
 from ._credentials import Credentials
 from ._decode import decode_envelope
-from ._endpoints import ACCOUNT_CONFIG, MAX_COLLATERAL_REDEEM_AMOUNT, PUBLIC_TIME, Endpoint
+from ._endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint
 from ._errors import (
     RATE_LIMITED,
     TIMESTAMP_EXPIRED,
     OkxAPIError,
     OkxBatchError,
+    OkxConnectError,
     OkxError,
     OkxParameterError,
     OkxTimeoutError,
+    OkxUnknownOutcomeError,
+    SentRequest,
+    may_have_executed,
 )
+from ._family import FlexibleLoanMethods
 from ._limiter import Limiter, LimitKey, Outcome, default_limiter
-from ._models import MaxCollateralRedeemAmount
+from ._params import check_ccy, wire_params
 from ._retry import RetryPolicy
-from ._signing import Signer, okx_timestamp
+from ._signing import Signer, json_body, okx_timestamp
 from ._transport import AiohttpTransport, Timeouts, Transport
 from ._window import RateLimit
 
@@ -37,10 +41,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Letters and digits, optionally joined by '.', '-' or '_' (as in "USDC.E"); no spaces,
-# no URL syntax, so a code can go into the query unescaped and be signed as sent.
-_CCY = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
-_MAX_CCY_LEN = 32
+__all__ = ["OkxClient", "Region", "check_ccy", "limit_outcome"]
 
 
 class Region(StrEnum):
@@ -49,17 +50,6 @@ class Region(StrEnum):
     GLOBAL = "https://www.okx.com"
     EEA = "https://eea.okx.com"
     US = "https://us.okx.com"
-
-
-def check_ccy(ccy: object) -> str:
-    """Return ``ccy`` if it is a plausible OKX currency code; raise before any request."""
-    if not isinstance(ccy, str):
-        raise TypeError(f"ccy must be a str, not {type(ccy).__name__}")
-    if not ccy:
-        raise ValueError("ccy must not be empty")
-    if len(ccy) > _MAX_CCY_LEN or not _CCY.fullmatch(ccy):
-        raise ValueError(f"ccy {ccy!r:.40} is not an OKX currency code")
-    return ccy
 
 
 def limit_outcome(exc: OkxError) -> Outcome:
@@ -74,7 +64,17 @@ def limit_outcome(exc: OkxError) -> Outcome:
     return Outcome.UNKNOWN
 
 
-class OkxClient:
+class _CallState:
+    """What one call has been through: its failed attempts, and whether one is in flight."""
+
+    __slots__ = ("failures", "sending")
+
+    def __init__(self) -> None:
+        self.failures: list[OkxError] = []
+        self.sending = False
+
+
+class OkxClient(FlexibleLoanMethods):
     """Async client for OKX v5 with a built-in per-user-id rate limiter.
 
     Example::
@@ -82,6 +82,10 @@ class OkxClient:
         async with OkxClient(Credentials.from_env()) as okx:
             one = await okx.max_collateral_redeem_amount("USDT")
             many = await okx.max_collateral_redeem_amounts(["USDT", "BTC", "ETH"])
+            everything = await okx.max_collateral_redeem_amounts()  # all my collateral
+            info = await okx.loan_info()
+
+    The Flexible Loan methods are listed on :class:`FlexibleLoanMethods`.
 
     Clients share the process-wide limiter unless given one, so several clients whose
     keys belong to one user share that user's budget. ``user_id`` saves one request:
@@ -158,28 +162,7 @@ class OkxClient:
         """The OKX user id the budgets are counted by, once known."""
         return self._user_id
 
-    # Public endpoints -------------------------------------------------------------
-
-    async def max_collateral_redeem_amount(self, ccy: str) -> MaxCollateralRedeemAmount:
-        """How much of collateral ``ccy`` can be redeemed now (Flexible Loan)."""
-        return await self._request(MAX_COLLATERAL_REDEEM_AMOUNT, ccy=check_ccy(ccy))
-
-    async def max_collateral_redeem_amounts(
-        self,
-        ccys: Iterable[str],
-        *,
-        on_result: Callable[[str, MaxCollateralRedeemAmount | Exception], None] | None = None,
-    ) -> dict[str, MaxCollateralRedeemAmount]:
-        """Query many currencies at once; the limiter queues them within the rule.
-
-        Keys come back in the caller's order, each currency queried once. If any
-        fails, :class:`OkxBatchError` carries every success in ``.results`` and every
-        failure in ``.errors``. ``on_result`` is called as each currency completes.
-        """
-        if isinstance(ccys, (str, bytes)):
-            raise TypeError("ccys must be an iterable of currency codes, not a single string")
-        unique = list(dict.fromkeys(check_ccy(ccy) for ccy in ccys))
-        return await self._fan_out(self.max_collateral_redeem_amount, unique, on_result)
+    # Public endpoints: the Flexible Loan family is in _family.py ----------------------
 
     async def sync_clock(self) -> float:
         """Measure the local clock's offset from OKX's and sign with OKX's time from now on."""
@@ -194,7 +177,7 @@ class OkxClient:
 
     async def _measure_clock(self) -> float:
         sent = time.time()
-        server = await self._request(PUBLIC_TIME)
+        server = await self._call(PUBLIC_TIME)
         received = time.time()
         self._clock_offset = server.ts_ms / 1000 - (sent + received) / 2
         self._clock_syncs += 1
@@ -253,28 +236,51 @@ class OkxClient:
                 log.debug("API key %s belongs to user %s", self._api_key, config.uid)
             return self._user_id
 
-    async def _request(self, endpoint: Endpoint[T], **params: str) -> T:
+    async def _call(self, endpoint: Endpoint[T], **args: object) -> T:
+        """Check the arguments, then send: a GET's as the query, a POST's as JSON."""
+        wire = wire_params(endpoint.params, args)  # raises before any request
         # Built once here, exactly as it goes on the wire, because that is what is signed.
-        query = urlencode(params, quote_via=quote)
-        path = f"{endpoint.path}?{query}" if query else endpoint.path
-        return await self._send(endpoint, path, await self._limit_key(endpoint))
+        body = b""
+        if endpoint.method == "GET":
+            query = urlencode(wire, quote_via=quote)
+            path = f"{endpoint.path}?{query}" if query else endpoint.path
+        else:
+            path, body = endpoint.path, json_body(wire)
+        return await self._send(endpoint, path, await self._limit_key(endpoint), body)
 
-    async def _send(self, endpoint: Endpoint[T], path: str, key: LimitKey) -> T:
+    async def _send(
+        self, endpoint: Endpoint[T], path: str, key: LimitKey, body: bytes = b""
+    ) -> T:
         deadline = self._retry.deadline
-        failures: list[OkxError] = []
+        state = _CallState()
         if deadline is None:
-            return await self._attempts(endpoint, path, key, failures)
+            return await self._attempts(endpoint, path, key, body, state)
+        failures = state.failures
         try:
             async with asyncio.timeout(deadline):
-                return await self._attempts(endpoint, path, key, failures)
+                return await self._attempts(endpoint, path, key, body, state)
         except TimeoutError:
-            error = OkxTimeoutError(f"no result for {path} within the {deadline}s deadline")
-            error.attempts = len(failures)
+            error: OkxError = OkxTimeoutError(
+                f"no result for {path} within the {deadline}s deadline"
+            )
+            error.attempts = len(failures) + int(state.sending)
+            if not endpoint.idempotent and state.sending:
+                cause, error = error, OkxUnknownOutcomeError(
+                    SentRequest(endpoint.method, path, body)
+                )
+                error.attempts = cause.attempts
+                raise error from cause
             raise error from (failures[-1] if failures else None)
 
     async def _attempts(
-        self, endpoint: Endpoint[T], path: str, key: LimitKey, failures: list[OkxError]
+        self,
+        endpoint: Endpoint[T],
+        path: str,
+        key: LimitKey,
+        body: bytes,
+        state: _CallState,
     ) -> T:
+        failures = state.failures
         rule = self._rate_limits.get(endpoint.path, endpoint.rule)
         url = self._base_url + path
         resynced = False
@@ -283,11 +289,17 @@ class OkxClient:
             try:
                 permit = self._limiter.slot(key, rule)
                 async with permit:
-                    headers = self._headers(endpoint, path)
-                    status, body = await self._transport.get(url, headers)
+                    headers = self._headers(endpoint, path, body)
+                    state.sending = True
+                    try:
+                        status, answer = await self._transport.request(
+                            endpoint.method, url, headers, body
+                        )
+                    finally:
+                        state.sending = False
                     # Decoded inside the slot, so the limiter learns how it went.
                     try:
-                        result = endpoint.result(decode_envelope(status, body))
+                        result = endpoint.result(decode_envelope(status, answer))
                     except OkxError as exc:
                         permit.finish(limit_outcome(exc))
                         raise
@@ -298,6 +310,8 @@ class OkxClient:
                     exc.__cause__ = exc.__cause__ or failures[-1]
                 failures.append(exc)
                 exc.attempts = attempt = len(failures)
+                if not endpoint.idempotent:
+                    self._refuse_resend(endpoint, path, body, exc)
                 if isinstance(exc, OkxAPIError):
                     if exc.code == RATE_LIMITED:
                         log.warning("OKX answered 50011 for %s; retrying through the limiter", path)
@@ -313,11 +327,32 @@ class OkxClient:
                 if delay:
                     await asyncio.sleep(delay)
 
-    def _headers(self, endpoint: Endpoint[T], path: str) -> dict[str, str]:
+    @staticmethod
+    def _refuse_resend(endpoint: Endpoint[T], path: str, body: bytes, exc: OkxError) -> None:
+        """For a write, raise unless ``exc`` proves it never executed and may be resent.
+
+        Resent: a connection that never opened, a 50011 and a 50102 (OKX checks both
+        before executing). Any other definite answer goes to the caller as it is.
+        """
+        if may_have_executed(exc):
+            error = OkxUnknownOutcomeError(SentRequest(endpoint.method, path, body))
+            error.attempts = exc.attempts
+            log.warning("%s %s failed after it may have executed (%s); not resent",
+                        endpoint.method, path, exc)
+            raise error from exc
+        resendable = isinstance(exc, OkxConnectError) or (
+            isinstance(exc, OkxAPIError) and exc.code in (RATE_LIMITED, TIMESTAMP_EXPIRED)
+        )
+        if not resendable:
+            raise exc
+
+    def _headers(self, endpoint: Endpoint[T], path: str, body: bytes = b"") -> dict[str, str]:
         if not endpoint.private:
             return {}
         timestamp = okx_timestamp(time.time() + self._clock_offset)
         headers = self._static_headers.copy()
         headers["OK-ACCESS-TIMESTAMP"] = timestamp
-        headers["OK-ACCESS-SIGN"] = self._signer.sign(timestamp, endpoint.method, path)
+        headers["OK-ACCESS-SIGN"] = self._signer.sign(timestamp, endpoint.method, path, body)
+        if endpoint.method != "GET":
+            headers["Content-Type"] = "application/json"
         return headers

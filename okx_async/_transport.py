@@ -1,4 +1,7 @@
-"""The network seam: ``get(url, headers) -> (status, body)``. Nothing above it does I/O."""
+"""The network seam: ``request(method, url, headers, body) -> (status, body)``.
+
+Nothing above it does I/O.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._errors import OkxClientClosedError, OkxTimeoutError, OkxTransportError
+from ._errors import OkxClientClosedError, OkxConnectError, OkxTimeoutError, OkxTransportError
 
 
 class _ResendRefused(aiohttp.ClientConnectionError):
@@ -50,9 +53,17 @@ class Timeouts:
 
 
 class Transport(Protocol):
-    """Sends one request and returns the HTTP status and the raw body."""
+    """Sends one request and returns the HTTP status and the raw body.
 
-    async def get(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes]: ...
+    ``url`` and ``body`` go on the wire byte for byte, since they were signed as
+    they are. A failure to connect, when nothing was sent, raises
+    :class:`OkxConnectError`; any other failure to get an answer raises
+    :class:`OkxTransportError` (or :class:`OkxTimeoutError`).
+    """
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]: ...
 
     async def aclose(self) -> None: ...
 
@@ -83,14 +94,25 @@ class AiohttpTransport:
         return self._session
 
     async def get(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """``request("GET", url, headers)``."""
+        return await self.request("GET", url, headers)
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
         session = self._ensure_session()
         try:
             # encoded=True: the bytes on the wire must be the bytes that were signed.
-            async with session.get(
-                URL(url, encoded=True), headers=headers, timeout=self._timeout,
-                allow_redirects=False, middlewares=(_SendOnce(),),
+            async with session.request(
+                method, URL(url, encoded=True), headers=headers, data=body or None,
+                timeout=self._timeout, allow_redirects=False, middlewares=(_SendOnce(),),
             ) as response:
                 return response.status, await response.read()
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # No connection, so not a byte of the request left: safe to send again.
+            if self._closed:
+                raise OkxClientClosedError("the client was closed during the request") from exc
+            raise OkxConnectError(f"{type(exc).__name__}: {exc}") from exc
         except TimeoutError:
             raise OkxTimeoutError(f"no answer from {url} within {self._timeout.total}s") from None
         except aiohttp.ClientError as exc:

@@ -9,6 +9,7 @@ Usage::
         assert not sim.rejections()
 """
 
+from ._account import LoanAccount
 from ._algorithms import max_in_any_window
 from ._app import Arrival, Simulator, serve
 from ._demo import (
@@ -20,7 +21,6 @@ from ._demo import (
     TRADE_CREDENTIALS,
     SimKey,
 )
-from ._account import LoanAccount
 
 __all__ = [
     "DEMO_CREDENTIALS",
