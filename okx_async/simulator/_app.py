@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import TracebackType
 from typing import Any, Final, Literal
 
@@ -110,7 +110,8 @@ class Simulator:
     own). A callable ``amounts`` answers max-collateral-redeem-amount alone, outside
     the account. ``accounts[uid]`` is a user's live state.
 
-    Faults: a dropped connection and an HTML 502 come after the request was
+    Faults (``*_rate``; only on ``fault_endpoints`` if given): a dropped connection
+    and an HTML 502 come after the request was
     executed (the answer is lost, as when a gateway fails on the way back); 50001
     and 50013 come before, and change nothing.
     """
@@ -131,6 +132,7 @@ class Simulator:
         server_error_rate: float = 0.0,
         busy_rate: float = 0.0,
         drop_rate: float = 0.0,
+        fault_endpoints: Collection[str] | None = None,
         clock_skew: float = 0.0,
         rate_limit_style: RateLimitStyle = "modern",
         seed: int | None = None,
@@ -177,6 +179,8 @@ class Simulator:
             )
             if rate > 0.0
         ]
+        #: The paths faults may hit; None for every one.
+        self._fault_endpoints = None if fault_endpoints is None else frozenset(fault_endpoints)
         self._clock_skew = clock_skew
         self._throttled = answers.THROTTLED[rate_limit_style]
         self._rng = random.Random(seed)
@@ -338,7 +342,8 @@ class Simulator:
         elif isinstance(body, Answer):
             answer = body
         else:
-            fault = self._fault()
+            hit = self._fault_endpoints is None or path in self._fault_endpoints
+            fault = self._fault() if hit else None
             answer = fault or answers.DROP
             if fault is None or fault in _AFTER_EXECUTION:
                 executed = business(Call(key, request.query, body, int(self.wall_time() * 1000)))
