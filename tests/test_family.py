@@ -187,7 +187,8 @@ async def test_a_write_with_an_unknown_outcome_is_never_resent(
         assert len(arrivals(sim, ADJUST)) == 1
         assert error.attempts == 1
         sent = b'{"type":"reduce","collateralCcy":"BTC","collateralAmt":"0.1"}'
-        assert (error.request.method, error.request.path, error.request.body) == ("POST", ADJUST, sent)
+        request = error.request
+        assert (request.method, request.path, request.body) == ("POST", ADJUST, sent)
         assert TRADE_CREDENTIALS.secret_key not in repr(error.request) + str(error)
         # Reconciling, as docs/errors.md says: did the release make it into the history?
         newest = (await okx.loan_history(limit=1))[0]
