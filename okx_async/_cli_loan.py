@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import attrs
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ._client import OkxClient
 from ._errors import OkxUnknownOutcomeError
@@ -47,7 +48,7 @@ def add_commands(
     collateral = command("collateral", "the account's collateral assets and their USD value")
     collateral.add_argument("--ccy", help="only this currency")
     max_loan = command("max-loan", "how much more a currency could be borrowed")
-    max_loan.add_argument("borrow_ccy", metavar="BORROW_CCY")
+    max_loan.add_argument("borrow_ccy", metavar="BORROW_CCY", help="the currency to borrow")
     max_loan.add_argument(
         "--with", dest="sup", action="append", default=[], metavar="CCY=AMOUNT",
         help="count this extra collateral too (repeatable)",
@@ -64,9 +65,9 @@ def add_commands(
             help="only records at or after this time (UTC unless it says otherwise)",
         )
     adjust = command(WRITE, "add or release collateral (Trade permission; not idempotent)")
-    adjust.add_argument("type", choices=["add", "reduce"])
-    adjust.add_argument("collateral_ccy", metavar="CCY")
-    adjust.add_argument("collateral_amt", metavar="AMOUNT")
+    adjust.add_argument("type", choices=["add", "reduce"], help="add or reduce (release)")
+    adjust.add_argument("collateral_ccy", metavar="CCY", help="the collateral currency")
+    adjust.add_argument("collateral_amt", metavar="AMOUNT", help="how much, e.g. 0.05")
     adjust.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
 
@@ -132,14 +133,14 @@ async def run(args: argparse.Namespace, client: OkxClient) -> int:
     try:
         await client.adjust_collateral(args.type, args.collateral_ccy, args.collateral_amt)
     except OkxUnknownOutcomeError as exc:
-        Console(stderr=True).print(
-            f"[red]outcome unknown:[/] {exc.__cause__}. The request was not resent. Check "
-            "`okx-async history --limit 5` before trying again.", highlight=False,
-        )
+        Console(stderr=True).print(Text.assemble(
+            ("outcome unknown:", "red"), f" {exc.__cause__}. The request was not resent. "
+            "Check `okx-async history --limit 5` before trying again.",
+        ), soft_wrap=True, highlight=False)
         return 3
     verb = "Added" if args.type == "add" else "Released"
-    out.print(f"{verb} {check_amount(args.collateral_amt)} {args.collateral_ccy} of collateral.",
-              highlight=False)
+    out.print(Text(f"{verb} {check_amount(args.collateral_amt)} {args.collateral_ccy} "
+                   "of collateral."), highlight=False)
     return 0
 
 
@@ -199,7 +200,8 @@ def _rows(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     for i, column in enumerate(columns):
         table.add_column(column, justify="left" if i == 0 else "right")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        # Text, not str: what OKX sends is not rich markup.
+        table.add_row(*(Text(str(cell)) for cell in row))
     return table
 
 
@@ -207,16 +209,19 @@ def _loan_table(info: Any) -> Table:
     table = Table(title="Flexible Loan", show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
-    table.add_row("Loan (USD)", str(info.loan_notional_usd))
+
+    def row(label: str, value: object) -> None:
+        table.add_row(Text(label), Text(str(value)))
+
+    row("Loan (USD)", info.loan_notional_usd)
     for item in info.loan_data:
-        table.add_row(f"  borrowed {item.ccy}", str(item.amt))
-    table.add_row("Collateral (USD)", str(info.collateral_notional_usd))
+        row(f"  borrowed {item.ccy}", item.amt)
+    row("Collateral (USD)", info.collateral_notional_usd)
     for item in info.collateral_data:
-        table.add_row(f"  {item.ccy}", str(item.amt))
-    table.add_row("Current LTV", f"{info.cur_ltv:%}")
-    table.add_row("Margin call LTV", f"{info.margin_call_ltv:%}")
-    table.add_row("Liquidation LTV", f"{info.liq_ltv:%}")
+        row(f"  {item.ccy}", item.amt)
+    row("Current LTV", f"{info.cur_ltv:%}")
+    row("Margin call LTV", f"{info.margin_call_ltv:%}")
+    row("Liquidation LTV", f"{info.liq_ltv:%}")
     if info.risk_warning is not None:
-        table.add_row(f"Liquidation price {info.risk_warning.inst_id}",
-                      str(info.risk_warning.liq_px))
+        row(f"Liquidation price {info.risk_warning.inst_id}", info.risk_warning.liq_px)
     return table

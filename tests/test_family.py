@@ -283,9 +283,11 @@ async def test_a_fan_out_on_one_endpoint_does_not_slow_loan_info(
     rules = {REDEEM: RateLimit(5, 0.5), LOAN + "loan-info": RateLimit(5, 0.5)}
     ccys = list(DEFAULT_AMOUNTS)[:30]
     async with client(sim, rate_limits=rules) as okx:
-        fan_out = asyncio.ensure_future(okx.max_collateral_redeem_amounts(ccys))
-        while len(sim.arrivals) < 5:  # the first burst is out, the rest queue
-            await asyncio.sleep(0.005)
+        answered = asyncio.Event()
+        fan_out = asyncio.ensure_future(
+            okx.max_collateral_redeem_amounts(ccys, on_result=lambda _c, _r: answered.set())
+        )
+        await answered.wait()  # the first burst is answered, the rest queue
         started = time.monotonic()
         info = await okx.loan_info()
         elapsed = time.monotonic() - started
