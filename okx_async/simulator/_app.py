@@ -502,10 +502,11 @@ async def serve(host: str, port: int, **options: Any) -> None:
         print(f"OKX simulator listening on {sim.base_url}", flush=True)
         if options.get("keys", DEMO_KEYS) is DEMO_KEYS:
             print("Demo credentials (FAKE, public test values; they only work here):")
-            for credentials in (DEMO_CREDENTIALS, DEMO_CREDENTIALS_2):
+            for credentials, perm in ((DEMO_CREDENTIALS, "read only"),
+                                      (DEMO_CREDENTIALS_2, "read and trade")):
                 print(
                     f"  api key {credentials.api_key}  secret {credentials.secret_key}  "
-                    f"passphrase {credentials.passphrase}"
+                    f"passphrase {credentials.passphrase}  ({perm})"
                 )
         else:
             print("API keys: " + ", ".join(sorted(sim._keys)))
