@@ -138,7 +138,17 @@ def files_of(block: Block) -> dict[str, str]:
     return {name: "\n".join(body).strip() + "\n" for name, body in files.items()}
 
 
+def plugin_installed() -> bool:
+    return "okx_async.simulator.pytest_plugin" in {
+        ep.value for ep in entry_points(group="pytest11")
+    }
+
+
+STALE_INSTALL = "the installed okx-async predates its pytest11 entry point: pip install -e . again"
+
+
 def run_pytest_project(block: Block, directory: Path) -> subprocess.CompletedProcess[str]:
+    assert plugin_installed(), STALE_INSTALL
     for name, text in files_of(block).items():
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(text, encoding="utf-8")
@@ -229,9 +239,6 @@ def test_readme_shows_a_pytest_example_and_the_extra_it_needs() -> None:
     readme = [b for b in ALL_BLOCKS if b.path.name == "README.md"]
     assert any(b.marker == "pytest" for b in readme)
     assert "pip install 'okx-async[pytest]'" in "".join(b.code for b in readme)
-    plugins = {ep.value for ep in entry_points(group="pytest11")}
-    assert "okx_async.simulator.pytest_plugin" in plugins, (
-        "the installed okx-async predates its pytest11 entry point: pip install -e . again"
-    )
+    assert plugin_installed(), STALE_INSTALL
     needs = [r for r in requires("okx-async") or [] if 'extra == "pytest"' in r]
     assert any(r.startswith("pytest-asyncio") for r in needs), needs
