@@ -48,7 +48,7 @@ from ._transport import Timeouts
 from ._window import RateLimit, SlidingWindow
 
 if TYPE_CHECKING:
-    from ._redis_limiter import RedisLimiter
+    from ._redis import RedisLimiter
 
 __all__ = [
     "BorrowCurrency",
@@ -101,12 +101,12 @@ def __getattr__(name: str) -> Any:
     # redis is an optional extra: import it only when its names are asked for.
     if name in _NEEDS_REDIS:
         try:
-            from . import _redis_limiter
+            from . import _redis
         except ModuleNotFoundError as exc:
             if exc.name is None or not exc.name.startswith("redis"):
                 raise
             raise ImportError(
                 f"okx_async.{name} needs the redis package: pip install 'okx-async[redis]'"
             ) from exc
-        return getattr(_redis_limiter, name)
+        return getattr(_redis, name)
     raise AttributeError(f"module 'okx_async' has no attribute {name!r}")

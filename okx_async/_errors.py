@@ -10,7 +10,8 @@ class OkxError(Exception):
     """Root of every error okx-async raises on purpose.
 
     ``attempts`` is how many requests the call sent before giving up; the failure
-    before the last one, if any, is chained as ``__context__``.
+    before the last one, if any, is chained as ``__cause__``. Nothing from aiohttp
+    is chained, and no link of the chain carries a secret.
     """
 
     attempts: int = 0
@@ -78,17 +79,34 @@ class OkxParameterError(OkxAPIError):
 
 
 class OkxBatchError(OkxError):
-    """Some currencies of a fan-out failed.
+    """Some currencies of a fan-out failed, or the ``on_result`` callback raised.
 
     ``results`` holds every success and ``errors`` every failure, both keyed by the
     currency as the caller passed it, so nothing that succeeded is lost.
+    ``callback_errors`` holds what ``on_result`` raised, keyed by the currency it was
+    called for; that currency's result is in ``results`` or ``errors`` all the same.
     """
 
-    def __init__(self, results: Mapping[str, Any], errors: Mapping[str, BaseException]) -> None:
-        failed = ", ".join(f"{ccy}: {exc}" for ccy, exc in errors.items())
-        super().__init__(f"{len(errors)} of {len(results) + len(errors)} failed ({failed})")
+    def __init__(
+        self,
+        results: Mapping[str, Any],
+        errors: Mapping[str, BaseException],
+        *,
+        callback_errors: Mapping[str, BaseException] | None = None,
+    ) -> None:
+        parts = []
+        if errors:
+            failed = ", ".join(f"{ccy}: {exc}" for ccy, exc in errors.items())
+            parts.append(f"{len(errors)} of {len(results) + len(errors)} failed ({failed})")
+        if callback_errors:
+            raised = ", ".join(
+                f"{ccy}: {type(exc).__name__}: {exc}" for ccy, exc in callback_errors.items()
+            )
+            parts.append(f"on_result raised for {len(callback_errors)} ({raised})")
+        super().__init__("; ".join(parts))
         self.results = dict(results)
         self.errors = dict(errors)
+        self.callback_errors = dict(callback_errors or {})
 
 
 class SentRequest:

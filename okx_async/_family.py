@@ -124,7 +124,13 @@ class FlexibleLoanMethods:
         (:meth:`collateral_assets`, one request more). Keys come back in the
         caller's order, each currency queried once. If any fails,
         :class:`~okx_async.OkxBatchError` carries every success in ``.results``
-        and every failure in ``.errors``. ``on_result`` is called as each completes.
+        and every failure in ``.errors``.
+
+        ``on_result(ccy, result_or_error)`` is called as each currency completes. An
+        exception it raises stops nothing: the fan-out runs to the end, the result
+        stays in the outcome, and the exception is raised then, in
+        :class:`~okx_async.OkxBatchError` ``.callback_errors`` (with every result in
+        ``.results``).
         """
         if ccys is None:
             unique = [asset.ccy for asset in await self.collateral_assets()]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections import deque
 
 import attrs
 
@@ -28,6 +28,12 @@ class SlidingWindow:
     slots in flight or cooling, the pause (after a 50011) to be over and, once
     switched to even pacing, ``pace`` seconds since the last grant.
 
+    A completion may lie in the future: a request abandoned mid-flight is held as
+    if it reached the server as late as it still could (:meth:`finish` with that
+    time). Several rules may be in force at once (:meth:`use`), when clients of one
+    user disagree; a grant must then satisfy every one of them, so the strictest
+    governs each window.
+
     The first ``requests`` grants go at once. The next ``requests`` grants, which
     reuse cooled slots, are *probes*: each goes alone, once the one before it was
     answered. A server that counts with a sliding-window counter rejects a refilled
@@ -37,17 +43,20 @@ class SlidingWindow:
     """
 
     __slots__ = (
-        "_cooling", "_fresh", "_probes_left", "_probing", "bursts_ok", "in_flight",
-        "last_grant", "margin", "pace", "paused_until", "rule",
+        "_ends", "_fresh", "_longest", "_probes_left", "_probing", "_rules", "bursts_ok",
+        "in_flight", "last_grant", "margin", "pace", "paused_until", "rule",
     )
 
     def __init__(self, rule: RateLimit, margin: float = DEFAULT_MARGIN) -> None:
+        #: The rule most recently asked for; :attr:`rules` holds every rule in force.
         self.rule = rule
         self.margin = margin
+        self._rules: tuple[RateLimit, ...] = (rule,)
+        self._longest = rule.window + margin
         #: Requests granted and not finished yet.
         self.in_flight = 0
-        #: When each finished slot becomes free; ascending, since completions are.
-        self._cooling: deque[float] = deque()
+        #: When each finished request may last have reached the server, ascending.
+        self._ends: list[float] = []
         self.paused_until = -math.inf
         #: Minimum spacing between grants, or 0 for bursts.
         self.pace = 0.0
@@ -61,20 +70,60 @@ class SlidingWindow:
         #: The server accepted enough probes, so refilled slots may go out together.
         self.bursts_ok = False
 
+    @property
+    def rules(self) -> tuple[RateLimit, ...]:
+        """Every rule in force; a grant satisfies all of them."""
+        return self._rules
+
+    def use(self, rule: RateLimit, now: float, *, waiting: bool = False) -> None:
+        """Govern by ``rule`` too, from ``now``, keeping the accounting.
+
+        A rule stays in force, next to the ones already there, until the budget is
+        quiet (:meth:`idle`) with nobody ``waiting`` under it: the requests counted
+        under the old rule still count.
+        """
+        self.rule = rule
+        if self._rules == (rule,):
+            return
+        if not waiting and self.idle(now):
+            self._rules = (rule,)
+        elif rule not in self._rules:
+            self._rules = (*self._rules, rule)
+        else:
+            return
+        self._longest = max(r.window for r in self._rules) + self.margin
+        self._fresh = min(self._fresh, rule.requests)
+        self._probes_left = min(self._probes_left, rule.requests)
+        if self.pace:
+            self.pace_evenly()
+
+    def _cooled(self, now: float) -> None:
+        """Forget the finished requests that no rule counts any more."""
+        longest = self._longest
+        gone = bisect.bisect_right(self._ends, now, key=lambda end: end + longest)
+        if gone:
+            del self._ends[:gone]
+
     def ready_at(self, now: float) -> float:
         """The earliest time a new grant is allowed; ``inf`` until a request finishes."""
-        cooling = self._cooling
-        while cooling and cooling[0] <= now:
-            cooling.popleft()
+        self._cooled(now)
         if self._probing:
             return math.inf
-        if self.in_flight + len(cooling) < self.rule.requests:
-            at = now
-        elif cooling:
-            at = cooling[0]
-        else:
-            return math.inf
-        return max(at, self.paused_until, self.last_grant + self.pace)
+        ends = self._ends
+        at = max(now, self.paused_until, self.last_grant + self.pace)
+        for rule in self._rules:
+            cool = rule.window + self.margin
+            # The same sum as the time returned below, so a timer set for it frees it.
+            first_live = bisect.bisect_right(ends, now, key=lambda end: end + cool)
+            held = self.in_flight + len(ends) - first_live
+            if held < rule.requests:
+                continue
+            # held - requests + 1 of the cooling slots must come back, oldest first.
+            index = first_live + held - rule.requests
+            if index >= len(ends):
+                return math.inf
+            at = max(at, ends[index] + cool)
+        return at
 
     def grant(self, now: float) -> bool:
         """Take a slot; call only when ``ready_at(now) <= now``. True if it is the probe."""
@@ -91,10 +140,11 @@ class SlidingWindow:
     def finish(self, now: float, *, probe: bool = False, accepted: bool = True) -> None:
         """The request of a granted slot is over: it may have reached the server until now.
 
-        ``accepted`` says the server let the request through its rate limit.
+        ``now`` may lie in the future, for a request that may still arrive after it
+        was abandoned. ``accepted`` says the server let the request through its limit.
         """
         self.in_flight -= 1
-        self._cooling.append(now + self.rule.window + self.margin)
+        bisect.insort(self._ends, now)
         if probe:
             self._probing = False
             if accepted:
@@ -109,12 +159,27 @@ class SlidingWindow:
 
     def pause(self, now: float) -> None:
         """Hold every grant for a whole window: the server says we are over."""
-        self.paused_until = max(self.paused_until, now + self.rule.window + self.margin)
+        self.paused_until = max(self.paused_until, now + self._longest)
 
     def pace_evenly(self) -> None:
         """Space grants evenly, for servers that punish bursts (sliding-window counters)."""
-        self.pace = (self.rule.window + self.margin) / self.rule.requests
+        self.pace = max((r.window + self.margin) / r.requests for r in self._rules)
 
     def idle(self, now: float) -> bool:
-        """True when forgetting this budget would change nothing."""
-        return self.in_flight == 0 and self.ready_at(now) <= now and self.pace == 0.0
+        """True when forgetting this budget would change nothing the rules count.
+
+        Nothing in flight or cooling, no pause. The pacing learnt after a 50011 is
+        forgotten with it: a quiet budget starts again with a burst.
+        """
+        self._cooled(now)
+        return (
+            self.in_flight == 0 and not self._ends and self.paused_until <= now
+            and not self._probing
+        )
+
+    def abandon(self, count: int, now: float) -> None:
+        """``count`` requests in flight will never be finished: they cool from ``now``."""
+        self.in_flight -= count
+        for _ in range(count):
+            bisect.insort(self._ends, now)
+        self._probing = False

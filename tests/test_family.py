@@ -24,6 +24,7 @@ from okx_async import (
     OkxAuthError,
     OkxClient,
     OkxParameterError,
+    OkxTimeoutError,
     OkxUnknownOutcomeError,
     RateLimit,
     RetryPolicy,
@@ -195,6 +196,19 @@ async def test_a_write_with_an_unknown_outcome_is_never_resent(
     released = newest.type == "collateral_released" and newest.amt == Decimal("0.1")
     assert released is executed
     assert sim.accounts[DEMO_UID].collateral["BTC"] == Decimal("0.4" if executed else "0.5")
+
+
+async def test_a_write_in_flight_when_the_deadline_passes_has_an_unknown_outcome(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await okx_simulator_factory(response_latency=(0.3, 0.3))
+    async with client(sim, retry=RetryPolicy(deadline=0.15)) as okx:
+        with pytest.raises(OkxUnknownOutcomeError) as caught:
+            await okx.adjust_collateral("add", "BTC", "0.5")
+    assert isinstance(caught.value.__cause__, OkxTimeoutError)
+    assert caught.value.attempts == 1
+    assert len(arrivals(sim, ADJUST)) == 1
+    assert sim.accounts[DEMO_UID].collateral["BTC"] == Decimal("1.0")  # it did execute
 
 
 async def test_a_write_answered_50011_is_resent(
