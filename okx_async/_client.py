@@ -380,7 +380,7 @@ class OkxClient(FlexibleLoanMethods):
             try:
                 permit = self._limiter.slot(key, rule, lifetime=self._lifetime_at(deadline_at))
                 return await self._in_slot(
-                    permit, endpoint, url, path, body=body, failures=failures
+                    permit, endpoint, url, path, quiet=lookup, body=body, failures=failures
                 )
             except OkxError as exc:
                 if isinstance(exc, OkxClientClosedError):
@@ -426,10 +426,16 @@ class OkxClient(FlexibleLoanMethods):
         return None
 
     async def _in_slot(
-        self, permit: Permit, endpoint: Endpoint[T], url: str, path: str, *,
+        self, permit: Permit, endpoint: Endpoint[T], url: str, path: str, *, quiet: bool,
         body: bytes, failures: list[OkxError],
     ) -> T:
-        """Wait for a slot, send within it and tell the limiter how it ended."""
+        """Wait for a slot, send ``body`` within it and tell the limiter how it ended.
+
+        ``quiet``: a 50011 is expected here (the uid lookup, before the user's budget is
+        known), so it neither pauses the budget nor switches it to pacing; the caller
+        waits out a window before it tries again. A write cancelled in flight is noted in
+        ``failures`` as an unknown outcome.
+        """
         async with _Queued(self, permit):
             headers = self._headers(endpoint, path, body)
             try:
@@ -451,7 +457,9 @@ class OkxClient(FlexibleLoanMethods):
             try:
                 result = endpoint.result(decode_envelope(status, answer))
             except OkxError as exc:
-                permit.finish(limit_outcome(exc))
+                outcome = limit_outcome(exc)
+                permit.finish(Outcome.UNKNOWN if quiet and outcome is Outcome.THROTTLED
+                              else outcome)
                 raise
             permit.finish(Outcome.ACCEPTED)
             return result

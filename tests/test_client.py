@@ -33,6 +33,7 @@ from okx_async import (
     Region,
     RetryPolicy,
 )
+from okx_async._endpoints import ACCOUNT_CONFIG
 from okx_async.simulator import (
     DEMO_CREDENTIALS,
     DEMO_CREDENTIALS_2,
@@ -565,3 +566,19 @@ async def test_the_50102_retry_is_outside_the_attempts_budget(
     assert caught.value.attempts == 3  # requests sent: the 50102 and two within the budget
     assert isinstance(caught.value.__cause__, OkxServerBusyError)
     assert isinstance(caught.value.__cause__.__cause__, OkxAuthError)
+
+
+async def test_a_50011_on_the_uid_lookup_is_retried_quietly(
+    okx_simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await okx_simulator_factory(limit=5, window=0.5)
+    async with OkxClient(DEMO_CREDENTIALS_2, base_url=sim.base_url, user_id=DEMO_UID,
+                         limiter=MemoryLimiter()) as other:  # another program on the user
+        for _ in range(5):
+            await other._request(ACCOUNT_CONFIG)
+    rules = {CONFIG: RateLimit(5, 0.5)}
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, rate_limits=rules) as okx:
+        result = await okx.max_collateral_redeem_amount("USDT")
+    assert result.ccy == "USDT"
+    assert len(sim.rejections(endpoint=CONFIG)) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
