@@ -141,9 +141,9 @@ async def test_keys_carry_expiries_and_vanish_when_idle(
     redis_url: str, raw: aioredis.Redis, limiters: Make
 ) -> None:
     limiter = limiters(redis_url, state_ttl=0.3)
+    await _throttled(limiter, 1)
     waiting = [asyncio.create_task(_hold(limiter, KEY, FAST, 0.05)) for _ in range(7)]
     await asyncio.sleep(0.02)
-    await limiter.throttled(KEY, FAST)
     names = budget_keys(KEY)
     live = set(await raw.keys("okx-async:*"))
     assert {names[k] for k in ("slots", "queue", "procs", "state")} == live
@@ -333,6 +333,39 @@ async def test_waiters_of_one_process_are_served_in_order(
     assert order == list(range(17))
 
 
+async def test_a_permit_left_without_finish_cools_from_grant_plus_lifetime(
+    redis_url: str, raw: aioredis.Redis, limiters: Make
+) -> None:
+    """A request cut short may still reach the server until grant + lifetime."""
+    limiter = limiters(redis_url)
+    slots = budget_keys(KEY)["slots"]
+    permit = limiter.slot(KEY, FAST, lifetime=0.5)
+    before = await redis_ms(raw)
+    async with permit:
+        granted = await redis_ms(raw)  # a little after the grant
+        finished = permit._id  # type: ignore[attr-defined]
+    for _ in range(100):
+        score = await raw.zscore(slots, finished)
+        if score is not None and score <= granted + 500 + COOL_MS + 5:
+            break
+        await asyncio.sleep(0.001)
+    # Left at once, yet it cools from the grant + lifetime: as late as the request
+    # could have reached the server.
+    assert score is not None
+    assert before + 500 + COOL_MS - 5 <= score <= granted + 500 + COOL_MS + 5
+    finished_permit = limiter.slot(KEY, FAST, lifetime=0.5)
+    async with finished_permit:
+        finished_permit.finish(Outcome.ACCEPTED)  # answered: cools from now
+    ended = await redis_ms(raw)
+    for _ in range(100):
+        score = await raw.zscore(slots, finished_permit._id)  # type: ignore[attr-defined]
+        if score is not None and score <= ended + COOL_MS + 5:
+            break
+        await asyncio.sleep(0.001)
+    # Cools from its answer (give or take the recording's round trip), not from lifetime.
+    assert score is not None and score <= ended + COOL_MS + 5
+
+
 async def test_cancelled_waiter_leaves_no_ticket_behind(
     redis_url: str, raw: aioredis.Redis, limiters: Make
 ) -> None:
@@ -352,15 +385,27 @@ async def test_cancelled_waiter_leaves_no_ticket_behind(
     await asyncio.wait_for(_hold(limiter, KEY, one, 0.0), 1.0)
 
 
+async def _throttled(limiter: RedisLimiter, n: int) -> None:
+    """``n`` requests answered 50011, recorded in Redis by the time this returns."""
+    for _ in range(n):
+        permit = limiter.slot(KEY, FAST)
+        async with permit:
+            permit.finish(Outcome.THROTTLED)
+    for _ in range(100):
+        if not limiter._budgets[KEY].throttle:
+            return
+        await asyncio.sleep(0.001)
+
+
 async def test_throttled_pauses_every_process_and_paces_evenly(
     redis_url: str, raw: aioredis.Redis, limiters: Make,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger=LOG)
     hit, other = limiters(redis_url), limiters(redis_url)
+    await _throttled(hit, 1)
     started = time.monotonic()
-    await hit.throttled(KEY, FAST)
-    await hit.throttled(KEY, FAST)  # a second 50011: paused again, but no second warning
+    await _throttled(hit, 1)  # a second 50011: paused again, but no second warning
     state = await raw.hgetall(budget_keys(KEY)["state"])
     assert 0 < float(state["pause"]) - await redis_ms(raw) <= COOL_MS
     assert float(state["interval"]) == pytest.approx(COOL_MS / FAST.requests, abs=0.001)

@@ -87,21 +87,18 @@ class Budget:
         )
 
     def hand_out(self, granted: list[str], now: float) -> None:
-        """Give granted permits to the oldest local waiters, whichever ticket won."""
-        for w in [w for w in self.waiters if w.future.done()]:
-            self.waiters.remove(w)  # cancelled, and its task has not run yet
-            self.drops.append(w.ticket)
-        tickets = {w.ticket for w in self.waiters}
-        mine = [p for p in granted if p in tickets]
-        # A permit for a waiter that is gone was never used: give it back.
-        self.drops.extend(p for p in granted if p not in tickets)
-        heads = [self.waiters.popleft() for _ in mine]
-        won = set(mine)
-        spare = [w.ticket for w in heads if w.ticket not in won]
-        for w in self.waiters:
-            if w.ticket in won:
-                w.ticket = spare.pop()  # an older local waiter took its slot
-        for w, permit in zip(heads, mine, strict=True):
+        """Give each granted permit to the waiter whose ticket won.
+
+        Redis grants a process's tickets in the order they were registered, which is
+        this FIFO's order, so this keeps it.
+        """
+        waiting = {w.ticket: w for w in self.waiters if not w.future.done()}
+        for permit in granted:
+            w = waiting.get(permit)
+            if w is None:
+                self.drops.append(permit)  # its waiter gave up: the slot is unused
+                continue
+            self.waiters.remove(w)
             self.flying[permit] = now
             w.future.set_result(permit)
 

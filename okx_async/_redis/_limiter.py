@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import math
 import secrets
 from collections.abc import Sequence
 from importlib.resources import files
-from types import TracebackType
 from typing import Any, Final, Literal
 
 import redis.asyncio as aioredis
@@ -71,7 +69,7 @@ class _RedisPermit:
             self._id = await limiter._wait(budget, since)
             if self._id is not None:
                 return
-            self._memory = await limiter._borrow(budget)
+            self._memory = await limiter._borrow(budget, self._lifetime)
             if self._memory is not None:
                 self._id = limiter._new_id()
                 budget.flying[self._id] = asyncio.get_running_loop().time()
@@ -80,20 +78,13 @@ class _RedisPermit:
                 return
             # Redis answered again while this call waited on the fallback: back in line.
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._id is None:
             return
         if self._memory is not None:
-            await self._memory.__aexit__(exc_type, exc, tb)
-        self._limiter._done(
-            self._budget, self._id, self._outcome,
-            None if self._finished else self._lifetime,
-        )
+            await self._memory.__aexit__(None, None, None)
+        lifetime = None if self._finished else self._lifetime
+        self._limiter._done(self._budget, self._id, self._outcome, lifetime)
 
 
 class RedisLimiter:
@@ -179,15 +170,10 @@ class RedisLimiter:
         ``redis.asyncio.Redis.from_url``. Every socket operation is bounded by
         ``timeout``; the limiter retries with back-off itself.
         """
-        names = {"prefix", "margin", "fallback", "grace", "share", "state_ttl", "max_idle",
-                 "restart_hold"}
-        own = {k: options.pop(k) for k in list(options) if k in names}
-        redis_options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 1),  # a pooled connection a restart broke is replaced
-            **options,
-        }
+        own = {k: options.pop(k) for k in list(options) if k in (cls.__init__.__kwdefaults__ or {})}
+        # One quick retry replaces a pooled connection that a restart broke.
+        redis_options = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                         "retry": Retry(NoBackoff(), 1), **options}
         limiter = cls(aioredis.Redis.from_url(url, **redis_options), timeout=timeout, **own)
         limiter._owns_redis = True
         return limiter
@@ -202,12 +188,7 @@ class RedisLimiter:
     async def __aenter__(self) -> RedisLimiter:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     # The Limiter interface -------------------------------------------------------------
@@ -223,19 +204,6 @@ class RedisLimiter:
             budget = self._budgets[key] = Budget(key, rule, self.prefix)
         budget.rule = rule  # it travels with every call, so a change applies at once
         return _RedisPermit(self, budget, lifetime)
-
-    async def throttled(self, key: LimitKey, rule: RateLimit) -> None:
-        """Pause ``key`` in every process for a window and switch it to even pacing.
-
-        A permit finished with :attr:`Outcome.THROTTLED` does this by itself; this
-        is for 50011s seen some other way.
-        """
-        budget = self._budgets.get(key) or Budget(key, rule, self.prefix)
-        self._budgets.setdefault(key, budget)
-        budget.throttle = True
-        self._kick(budget)
-        with contextlib.suppress(*_UNAVAILABLE):  # still marked: the driver tells it later
-            await self._tell(budget)
 
     async def aclose(self) -> None:
         """End pending waits, tell Redis what it must still know, and leave no task behind.
@@ -467,7 +435,7 @@ class RedisLimiter:
             self._long = False
             log.warning("Redis at %s answers again; limiting through it again", self._where())
 
-    async def _borrow(self, budget: Budget) -> Permit | None:
+    async def _borrow(self, budget: Budget, lifetime: float | None) -> Permit | None:
         """A slot of this process's fair share, or None once Redis answers again.
 
         The share starts once every slot Redis knew of has cooled and this process's
@@ -491,7 +459,7 @@ class RedisLimiter:
             await asyncio.wait((back,), timeout=min(max(at - now, 0.01), BEAT))
             if back.done():
                 return None
-        permit = self._memory.slot(budget.key, budget.share)
+        permit = self._memory.slot(budget.key, budget.share, lifetime=lifetime)
         entering = loop.create_task(permit.__aenter__())
         try:
             await asyncio.wait((entering, back), return_when=asyncio.FIRST_COMPLETED)
