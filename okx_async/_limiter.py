@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._adapt import DEFAULT_RTT_FRACTION, RttFloor
 from ._window import DEFAULT_MARGIN, RateLimit, SlidingWindow
 
 log = logging.getLogger(__name__)
@@ -130,24 +131,29 @@ class _Bucket:
             self._wake(loop)
             raise
 
-    def release(self, outcome: Outcome, *, probe: bool) -> None:
+    def release(self, outcome: Outcome, *, probe: bool, granted_at: float | None = None) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
-        self.window.finish(now, probe=probe, accepted=outcome is Outcome.ACCEPTED)
+        # Only an answer bounds when the server counted the request.
+        answered = granted_at if outcome is not Outcome.UNKNOWN else None
+        self.window.finish(
+            now, probe=probe, accepted=outcome is Outcome.ACCEPTED, granted_at=answered
+        )
         if outcome is Outcome.THROTTLED:
             # Before anyone else is granted: the next in line must not go out now.
-            self._throttle(now)
+            self._throttle(now, answered)
         self._wake(loop)
 
-    def _throttle(self, now: float) -> None:
+    def _throttle(self, now: float, granted_at: float | None) -> None:
         window = self.window
-        if window.pace == 0.0:
+        if window.throttled(now, granted_at):
             log.warning(
                 "OKX answered 50011 although %s kept within %s; pausing for a window and "
                 "switching to even pacing", self.key, window.rule,
             )
-            window.pace_evenly()
-        window.pause(now)
+        else:
+            log.info("OKX answered 50011 again on %s; spacing requests %.3fs apart",
+                     self.key, window.pace)
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         """Grant slots to the head of the queue, then arm the timer for the next one."""
@@ -176,18 +182,22 @@ class _Bucket:
 
 
 class _MemoryPermit:
-    __slots__ = ("_bucket", "_outcome", "_probe")
+    __slots__ = ("_bucket", "_granted", "_outcome", "_probe")
 
     def __init__(self, bucket: _Bucket) -> None:
         self._bucket = bucket
         self._probe = False
         self._outcome = Outcome.UNKNOWN
+        self._granted = 0.0
 
     def finish(self, outcome: Outcome) -> None:
         self._outcome = outcome
 
     async def __aenter__(self) -> None:
         self._probe = await self._bucket.acquire()
+        # Read after the wait, so never before the grant: round trips measured from
+        # here can only come out short, which keeps the credit on the safe side.
+        self._granted = asyncio.get_running_loop().time()
 
     async def __aexit__(
         self,
@@ -195,7 +205,7 @@ class _MemoryPermit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._bucket.release(self._outcome, probe=self._probe)
+        self._bucket.release(self._outcome, probe=self._probe, granted_at=self._granted)
 
 
 class MemoryLimiter:
@@ -211,11 +221,22 @@ class MemoryLimiter:
     long-running process keeps a flat footprint.
     """
 
-    __slots__ = ("_buckets", "margin", "max_idle")
+    __slots__ = ("_buckets", "margin", "max_idle", "rtt_fraction")
 
-    def __init__(self, *, margin: float = DEFAULT_MARGIN, max_idle: int = 1024) -> None:
+    def __init__(
+        self,
+        *,
+        margin: float = DEFAULT_MARGIN,
+        max_idle: int = 1024,
+        rtt_fraction: float = DEFAULT_RTT_FRACTION,
+    ) -> None:
+        if not 0.0 <= rtt_fraction < 1.0:
+            raise ValueError(f"rtt_fraction must be in [0, 1), got {rtt_fraction!r}")
         self.margin = margin
         self.max_idle = max_idle
+        #: Share of the fastest recent round trip a slot may cool earlier by; 0 anchors
+        #: every slot at its answer (docs/limiter.md).
+        self.rtt_fraction = rtt_fraction
         self._buckets: dict[LimitKey, _Bucket] = {}
 
     def __repr__(self) -> str:
@@ -227,7 +248,8 @@ class MemoryLimiter:
             # A changed rule starts afresh: the old arithmetic no longer applies.
             if len(self._buckets) >= self.max_idle:
                 self._evict_idle()
-            bucket = self._buckets[key] = _Bucket(key, SlidingWindow(rule, self.margin))
+            rtt = RttFloor(self.rtt_fraction) if self.rtt_fraction else None
+            bucket = self._buckets[key] = _Bucket(key, SlidingWindow(rule, self.margin, rtt))
         return bucket
 
     def _evict_idle(self) -> None:

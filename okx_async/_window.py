@@ -7,6 +7,8 @@ from collections import deque
 
 import attrs
 
+from ._adapt import Backoff, RttFloor
+
 #: Added to every window: room for clock granularity on the server side.
 DEFAULT_MARGIN = 0.02
 
@@ -24,29 +26,41 @@ class SlidingWindow:
     """The pure arithmetic of one budget, with time passed in: no clock, no I/O.
 
     A slot is *in flight* from grant to completion, then *cooling* until
-    ``completion + window + margin``. A new grant needs fewer than ``requests``
-    slots in flight or cooling, the pause (after a 50011) to be over and, once
-    switched to even pacing, ``pace`` seconds since the last grant.
+    ``completion + window + margin``, less the round-trip credit below. A new grant
+    needs fewer than ``requests`` slots in flight or cooling, the pause (after a
+    50011) to be over and, once switched to even pacing, ``pace`` seconds since the
+    last grant.
 
     The first ``requests`` grants go at once. The next ``requests`` grants, which
-    reuse cooled slots, are *probes*: each goes alone, once the one before it was
-    answered. A server that counts with a sliding-window counter rejects a refilled
-    burst part-way through; met one request at a time, that costs one rejection
-    rather than a burst of them. Once a whole window's worth of probes was accepted,
-    refilled slots go out together again.
+    reuse cooled slots, are *probes*: they go out at least ``(window + margin) /
+    requests`` apart, without waiting for answers. A server that counts with a
+    sliding-window counter rejects a refilled burst part-way through but accepts even
+    spacing, and a fan-out keeps the spacing its slots were refilled with. Once a
+    whole window's worth of probes was accepted, refilled slots may go out together.
+
+    A slot whose request was answered and accepted cools ``rtt.credit`` seconds
+    earlier: the server counted the request at least the answer's trip back before
+    the answer arrived (docs/limiter.md, "Anchoring earlier than the answer"). Only
+    round trips of requests granted after the budget's first answer are sampled, so
+    a connection's set-up is not mistaken for the path. After a 50011 the budget
+    anchors at the answer again, for good.
     """
 
     __slots__ = (
-        "_cooling", "_fresh", "_probes_left", "_probing", "bursts_ok", "in_flight",
-        "last_grant", "margin", "pace", "paused_until", "rule",
+        "_anchor_fully", "_cooling", "_first_answer", "_fresh", "_probe_pace", "_probes_left",
+        "_throttled_at", "_undo", "backoff", "bursts_ok", "in_flight", "last_grant", "margin", "pace",
+        "paused_until", "rtt", "rule",
     )
 
-    def __init__(self, rule: RateLimit, margin: float = DEFAULT_MARGIN) -> None:
+    def __init__(
+        self, rule: RateLimit, margin: float = DEFAULT_MARGIN, rtt: RttFloor | None = None
+    ) -> None:
         self.rule = rule
         self.margin = margin
         #: Requests granted and not finished yet.
         self.in_flight = 0
-        #: When each finished slot becomes free; ascending, since completions are.
+        #: When each finished slot becomes free; kept ascending (a later deadline is
+        #: never moved earlier), so the front is the next to free.
         self._cooling: deque[float] = deque()
         self.paused_until = -math.inf
         #: Minimum spacing between grants, or 0 for bursts.
@@ -56,56 +70,111 @@ class SlidingWindow:
         self._fresh = rule.requests
         #: Accepted probes still needed before refilled bursts are trusted.
         self._probes_left = rule.requests
-        #: A probe is in flight; nothing else is granted until it is answered.
-        self._probing = False
+        self._probe_pace = (rule.window + margin) / rule.requests
         #: The server accepted enough probes, so refilled slots may go out together.
         self.bursts_ok = False
+        #: The round-trip floor this budget subtracts; None anchors at the answer.
+        self.rtt = rtt
+        #: When the first answer came back; later grants ride a kept-alive connection.
+        self._first_answer = math.inf
+        #: A 50011 was seen: no more round-trip credit for this budget.
+        self._anchor_fully = False
+        #: The slow-down of even pacing after repeated 50011s (foreign traffic).
+        self.backoff = Backoff()
+        self._throttled_at = -math.inf
+        #: What the latest grant changed, for :meth:`give_back`.
+        self._undo = (-math.inf, False)
 
     def ready_at(self, now: float) -> float:
         """The earliest time a new grant is allowed; ``inf`` until a request finishes."""
         cooling = self._cooling
         while cooling and cooling[0] <= now:
             cooling.popleft()
-        if self._probing:
-            return math.inf
         if self.in_flight + len(cooling) < self.rule.requests:
             at = now
         elif cooling:
             at = cooling[0]
         else:
             return math.inf
-        return max(at, self.paused_until, self.last_grant + self.pace)
+        gap = self.pace
+        if not gap and not self._fresh and not self.bursts_ok:
+            gap = self._probe_pace
+        return max(at, self.paused_until, self.last_grant + gap)
 
     def grant(self, now: float) -> bool:
-        """Take a slot; call only when ``ready_at(now) <= now``. True if it is the probe."""
+        """Take a slot; call only when ``ready_at(now) <= now``. True if it is a probe."""
         self.in_flight += 1
+        self._undo = (self.last_grant, bool(self._fresh))
         self.last_grant = now
         if self._fresh:
             self._fresh -= 1
             return False
-        if self.bursts_ok or self.pace:
-            return False
-        self._probing = True
-        return True
+        return not (self.bursts_ok or self.pace)
 
-    def finish(self, now: float, *, probe: bool = False, accepted: bool = True) -> None:
+    def finish(
+        self,
+        now: float,
+        *,
+        probe: bool = False,
+        accepted: bool = True,
+        granted_at: float | None = None,
+    ) -> None:
         """The request of a granted slot is over: it may have reached the server until now.
 
         ``accepted`` says the server let the request through its rate limit.
+        ``granted_at`` is given when an answer came back (accepted or 50011), and is
+        when its slot was granted: the round trip is sampled and, for an accepted
+        answer, the slot may cool earlier by the round-trip credit.
         """
         self.in_flight -= 1
-        self._cooling.append(now + self.rule.window + self.margin)
-        if probe:
-            self._probing = False
-            if accepted:
-                self._probes_left -= 1
-                self.bursts_ok = self._probes_left <= 0
+        free_at = now + self.rule.window + self.margin
+        if granted_at is not None:
+            rtt = now - granted_at
+            if self.rtt is not None:
+                if granted_at >= self._first_answer:
+                    self.rtt.observe(now, rtt)
+                if accepted and not self._anchor_fully:
+                    free_at -= min(self.rtt.credit(now), rtt)
+            self._first_answer = min(self._first_answer, now)
+            if accepted and self.pace:
+                self.pace = self._probe_pace * self.backoff.accepted()
+        cooling = self._cooling
+        if cooling and free_at < cooling[-1]:
+            free_at = cooling[-1]
+        cooling.append(free_at)
+        if probe and accepted:
+            self._probes_left -= 1
+            self.bursts_ok = self._probes_left <= 0
 
     def give_back(self, *, probe: bool = False) -> None:
-        """A granted slot was never used to send anything."""
+        """A granted slot was never used to send anything.
+
+        It undoes the latest grant: the one a waiter cancelled before it could resume
+        can only be the latest, since spaced grants are never made in the same instant.
+        """
         self.in_flight -= 1
-        if probe:
-            self._probing = False
+        last_grant, fresh = self._undo
+        self.last_grant = last_grant
+        self._fresh += fresh
+
+    def throttled(self, now: float, granted_at: float | None = None) -> bool:
+        """The server answered 50011 at ``now``; True if this is the budget's first.
+
+        The first pauses every grant for a window and switches to even pacing. Each
+        later one slows the pacing down multiplicatively (:class:`Backoff`) and holds
+        the next grant for the new spacing, unless the rejected request was granted
+        before the last 50011 was handled: then it is an echo of that one.
+        """
+        self._anchor_fully = True
+        first = not self.pace
+        if first:
+            self.pace_evenly()
+            self.pause(now)
+        elif granted_at is None or granted_at >= self._throttled_at:
+            self.pace = self._probe_pace * self.backoff.rejected()
+            self.paused_until = max(self.paused_until, now + self.pace)
+        self._throttled_at = now
+        return first
 
     def pause(self, now: float) -> None:
         """Hold every grant for a whole window: the server says we are over."""
@@ -113,7 +182,7 @@ class SlidingWindow:
 
     def pace_evenly(self) -> None:
         """Space grants evenly, for servers that punish bursts (sliding-window counters)."""
-        self.pace = (self.rule.window + self.margin) / self.rule.requests
+        self.pace = self._probe_pace * self.backoff.factor
 
     def idle(self, now: float) -> bool:
         """True when forgetting this budget would change nothing."""

@@ -43,11 +43,12 @@ def test_slots_free_one_by_one_in_finish_order() -> None:
         w.finish(t)
     assert w.ready_at(1.0) == pytest.approx(2.1)
     assert w.grant(2.1) is True  # the first reuse of a slot probes the server
-    assert w.ready_at(2.1) == math.inf  # the rest wait for the probe's answer
+    # The rest follow evenly spaced, without waiting for the probe's answer.
+    assert w.ready_at(2.1) == pytest.approx(2.1 + 2.0 / 5)
     w.finish(2.15, probe=True, accepted=True)
-    assert w.ready_at(2.15) == pytest.approx(2.2)
-    for t in (2.2, 2.3, 2.4, 2.5):  # a whole window's worth, one at a time
+    for t in (2.5, 2.9, 3.3, 3.7):  # a whole window's worth, spaced
         assert not w.bursts_ok
+        assert w.ready_at(t) == pytest.approx(t)
         assert w.grant(t) is True
         w.finish(t + 0.05, probe=True, accepted=True)
     assert w.bursts_ok
@@ -115,18 +116,23 @@ async def _fan_out(
 def test_twelve_requests_follow_the_schedule_exactly() -> None:
     grants = run(_fan_out(MemoryLimiter(margin=MARGIN), 12, rtt=0.1))
     cool = 2.0 + MARGIN  # a slot comes back a window after its answer
-    # Once per budget, the first five reused slots probe the server one at a time.
-    probes = [0.1 + cool + i * 0.1 for i in range(5)]
-    assert grants == pytest.approx([0.0] * 5 + probes + [p + 0.1 + cool for p in probes[:2]])
+    # Once per budget, the first five reused slots probe the server evenly spaced.
+    probes = [0.1 + cool + i * cool / 5 for i in range(5)]
+    # Answers to requests sent after the first answer came back measure the path:
+    # from then on a slot cools 3/4 of the fastest round trip earlier.
+    credit = 0.75 * 0.1
+    later = [p + 0.1 + cool - credit for p in probes[:2]]
+    assert grants == pytest.approx([0.0] * 5 + probes + later)
 
 
 def test_schedule_never_exceeds_the_rule_in_any_window() -> None:
     grants = run(_fan_out(MemoryLimiter(margin=MARGIN), 31, rtt=0.05))
     assert _max_in_window(grants, RULE.window) <= RULE.requests
     least = (31 - 1) // 5 * RULE.window
-    # Each window costs one round trip and the margin. The probes delay only the
-    # four slots that wait for them, not the first grant of each later window.
-    assert grants[-1] == pytest.approx(least + 6 * (0.05 + MARGIN))
+    # Each window costs one round trip and the margin, less the round-trip credit
+    # once the path was measured. The probes delay only the four slots spaced behind
+    # the first, not the first grant of each later window.
+    assert grants[-1] == pytest.approx(least + 6 * (0.05 + MARGIN) - 5 * 0.75 * 0.05)
 
 
 def test_waiters_are_served_first_in_first_out_and_newcomers_do_not_overtake() -> None:
