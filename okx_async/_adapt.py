@@ -11,6 +11,8 @@ the answer").
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import math
 from collections import deque
 
@@ -78,10 +80,10 @@ RECOVERY_STEP = 0.04
 class Backoff:
     """A multiplier (>= 1) on a budget's even pace: AIMD on rejections and acceptances.
 
-    >>> b = Backoff(); b.rejected(); b.rejected(); b.factor
-    2.25
-    >>> for _ in range(10): b.accepted()
-    >>> round(b.factor, 2)
+    >>> b = Backoff()
+    >>> b.rejected(), b.rejected()
+    (1.5, 2.25)
+    >>> [round(b.accepted(), 2) for _ in range(10)][-1]
     1.85
     """
 
@@ -99,3 +101,80 @@ class Backoff:
         """One request got through: recover a little; returns the new factor."""
         self.factor = max(1.0, self.factor - RECOVERY_STEP)
         return self.factor
+
+
+#: Window boundaries a sliding-window counter could have, per window: the resolution
+#: of the detector. More costs CPU per refilled grant until the suspicion is cleared.
+SWC_PHASES = 24
+_EPSILON = 1e-9
+
+
+class SwcSuspect:
+    """Is the server perhaps a sliding-window counter, and would it refuse a request now?
+
+    A sliding-window counter (``prev * (1 - elapsed / window) + cur``, windows
+    aligned to an origin we cannot see) refuses a refilled burst part-way through,
+    where a sliding log accepts it. Each possible origin (``phases`` of them per
+    window) is a hypothesis. A request that some remaining hypothesis would refuse
+    is *risky*; the window lets only one risky request be in flight at a time, so a
+    counter costs at most one rejection before the budget switches to even pacing.
+    Every accepted request rules out the hypotheses that would have refused it;
+    once none is left, nothing is risky any more.
+
+    Times are when requests were granted: a request arrives later, but a common
+    delay only shifts the origin, which is unknown anyway.
+
+    >>> s = SwcSuspect(5, 2.0)
+    >>> for _ in range(5): s.sent(0.0)
+    >>> s.risky(2.1)  # the first refilled request: every counter accepts it
+    False
+    >>> s.sent(2.1); s.risky(2.1)  # the second may meet a window that just began
+    True
+    """
+
+    __slots__ = ("_origins", "_sent", "limit", "window")
+
+    def __init__(self, limit: int, window: float, phases: int = SWC_PHASES) -> None:
+        self.limit = limit
+        self.window = window
+        self._origins = [window * i / phases for i in range(phases)]
+        #: Grant times of requests not refused, oldest first (two windows' worth).
+        self._sent: deque[float] = deque()
+
+    @property
+    def cleared(self) -> bool:
+        """No counter fits what the server accepted: bursts are safe."""
+        return not self._origins
+
+    def sent(self, t: float) -> None:
+        """A request was granted at ``t`` (grant times never go backwards)."""
+        sent = self._sent
+        sent.append(t)
+        horizon = t - 2 * self.window
+        while sent[0] < horizon:
+            sent.popleft()
+
+    def refused(self, t: float) -> None:
+        """The request granted at ``t`` was refused: the server did not count it."""
+        with contextlib.suppress(ValueError):
+            self._sent.remove(t)
+
+    def accepted(self, t: float) -> None:
+        """The request granted at ``t`` was accepted: drop every origin that refuses it."""
+        if self._origins:
+            self._origins = [o for o in self._origins if not self._refuses(o, t, before=True)]
+
+    def risky(self, t: float) -> bool:
+        """Would any remaining origin refuse one more request at ``t``?"""
+        return any(self._refuses(o, t, before=False) for o in self._origins)
+
+    def _refuses(self, origin: float, t: float, *, before: bool) -> bool:
+        window = self.window
+        start = origin + math.floor((t - origin) / window) * window
+        sent = self._sent
+        # ``before``: the request at ``t`` is itself in the log; count only earlier ones.
+        end = bisect.bisect_left(sent, t) if before else bisect.bisect_right(sent, t)
+        cur_from = bisect.bisect_left(sent, start, 0, end)
+        prev_from = bisect.bisect_left(sent, start - window, 0, cur_from)
+        estimate = (cur_from - prev_from) * (1.0 - (t - start) / window) + (end - cur_from)
+        return math.floor(estimate + _EPSILON) + 1 > self.limit

@@ -98,7 +98,7 @@ class _Bucket:
     def __init__(self, key: LimitKey, window: SlidingWindow) -> None:
         self.key = key
         self.window = window
-        self._waiters: deque[asyncio.Future[bool]] = deque()
+        self._waiters: deque[asyncio.Future[tuple[bool, float]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
 
@@ -109,13 +109,13 @@ class _Bucket:
             f"waiters={len(self._waiters)} pace={w.pace}>"
         )
 
-    async def acquire(self) -> bool:
-        """Wait for a slot; return True if the grant is the probe."""
+    async def acquire(self) -> tuple[bool, float]:
+        """Wait for a slot; return whether the grant is a probe, and when it was made."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         if not self._waiters and self.window.ready_at(now) <= now:
-            return self.window.grant(now)
-        waiter: asyncio.Future[bool] = loop.create_future()
+            return self.window.grant(now), now
+        waiter: asyncio.Future[tuple[bool, float]] = loop.create_future()
         self._waiters.append(waiter)
         self._wake(loop)
         if not waiter.done():
@@ -125,7 +125,7 @@ class _Bucket:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 # Granted, then cancelled before it could send: the slot is unused.
-                self.window.give_back(probe=waiter.result())
+                self.window.give_back(probe=waiter.result()[0])
             else:
                 self._waiters.remove(waiter)
             self._wake(loop)
@@ -164,7 +164,7 @@ class _Bucket:
             at = self.window.ready_at(now)
             if at > now:
                 break
-            waiters.popleft().set_result(self.window.grant(now))
+            waiters.popleft().set_result((self.window.grant(now), now))
         if waiters and at != self._timer_at:
             if self._timer is not None:
                 self._timer.cancel()
@@ -194,10 +194,7 @@ class _MemoryPermit:
         self._outcome = outcome
 
     async def __aenter__(self) -> None:
-        self._probe = await self._bucket.acquire()
-        # Read after the wait, so never before the grant: round trips measured from
-        # here can only come out short, which keeps the credit on the safe side.
-        self._granted = asyncio.get_running_loop().time()
+        self._probe, self._granted = await self._bucket.acquire()
 
     async def __aexit__(
         self,

@@ -7,7 +7,7 @@ from collections import deque
 
 import attrs
 
-from ._adapt import Backoff, RttFloor
+from ._adapt import Backoff, RttFloor, SwcSuspect
 
 #: Added to every window: room for clock granularity on the server side.
 DEFAULT_MARGIN = 0.02
@@ -31,12 +31,12 @@ class SlidingWindow:
     50011) to be over and, once switched to even pacing, ``pace`` seconds since the
     last grant.
 
-    The first ``requests`` grants go at once. The next ``requests`` grants, which
-    reuse cooled slots, are *probes*: they go out at least ``(window + margin) /
-    requests`` apart, without waiting for answers. A server that counts with a
-    sliding-window counter rejects a refilled burst part-way through but accepts even
-    spacing, and a fan-out keeps the spacing its slots were refilled with. Once a
-    whole window's worth of probes was accepted, refilled slots may go out together.
+    The first ``requests`` grants go at once. Later grants are checked against every
+    sliding-window counter that fits what the server accepted so far
+    (:class:`SwcSuspect`): a grant one of them would refuse is a *probe*, and only
+    one probe is in flight at a time, or one per ``(window + margin) / requests``
+    seconds if answers are slow. A counter thus costs one rejection at most, and
+    refilled bursts go out together once no counter fits.
 
     A slot whose request was answered and accepted cools ``rtt.credit`` seconds
     earlier: the server counted the request at least the answer's trip back before
@@ -47,9 +47,9 @@ class SlidingWindow:
     """
 
     __slots__ = (
-        "_anchor_fully", "_cooling", "_first_answer", "_fresh", "_probe_pace", "_probes_left",
-        "_throttled_at", "_undo", "backoff", "bursts_ok", "in_flight", "last_grant", "margin", "pace",
-        "paused_until", "rtt", "rule",
+        "_anchor_fully", "_cooling", "_first_answer", "_fresh", "_probe_pace", "_probing",
+        "_throttled_at", "_undo", "backoff", "in_flight", "last_grant", "margin", "pace",
+        "paused_until", "rtt", "rule", "suspect",
     )
 
     def __init__(
@@ -68,11 +68,11 @@ class SlidingWindow:
         self.last_grant = -math.inf
         #: Grants left in the first burst, which needs no probe.
         self._fresh = rule.requests
-        #: Accepted probes still needed before refilled bursts are trusted.
-        self._probes_left = rule.requests
         self._probe_pace = (rule.window + margin) / rule.requests
-        #: The server accepted enough probes, so refilled slots may go out together.
-        self.bursts_ok = False
+        #: The sliding-window counters that still fit what the server accepted.
+        self.suspect = SwcSuspect(rule.requests, rule.window)
+        #: A probe is in flight: the next risky grant waits for its answer (or pace).
+        self._probing = False
         #: The round-trip floor this budget subtracts; None anchors at the answer.
         self.rtt = rtt
         #: When the first answer came back; later grants ride a kept-alive connection.
@@ -96,20 +96,27 @@ class SlidingWindow:
             at = cooling[0]
         else:
             return math.inf
-        gap = self.pace
-        if not gap and not self._fresh and not self.bursts_ok:
-            gap = self._probe_pace
-        return max(at, self.paused_until, self.last_grant + gap)
+        at = max(at, self.paused_until, self.last_grant + self.pace)
+        if self._probing and not self.pace and self.suspect.risky(at):
+            at = max(at, self.last_grant + self._probe_pace)
+        return at
 
     def grant(self, now: float) -> bool:
         """Take a slot; call only when ``ready_at(now) <= now``. True if it is a probe."""
         self.in_flight += 1
         self._undo = (self.last_grant, bool(self._fresh))
         self.last_grant = now
+        if self.pace or self.suspect.cleared:
+            self._fresh -= bool(self._fresh)
+            return False
         if self._fresh:
             self._fresh -= 1
-            return False
-        return not (self.bursts_ok or self.pace)
+            probe = False
+        else:
+            probe = self.suspect.risky(now)
+            self._probing |= probe
+        self.suspect.sent(now)
+        return probe
 
     def finish(
         self,
@@ -136,15 +143,25 @@ class SlidingWindow:
                 if accepted and not self._anchor_fully:
                     free_at -= min(self.rtt.credit(now), rtt)
             self._first_answer = min(self._first_answer, now)
-            if accepted and self.pace:
-                self.pace = self._probe_pace * self.backoff.accepted()
+            if self.pace:
+                if accepted:
+                    self.pace = self._probe_pace * self.backoff.accepted()
+            elif not self.suspect.cleared:
+                if accepted:
+                    self.suspect.accepted(granted_at)
+                else:
+                    self.suspect.refused(granted_at)
         cooling = self._cooling
         if cooling and free_at < cooling[-1]:
             free_at = cooling[-1]
         cooling.append(free_at)
-        if probe and accepted:
-            self._probes_left -= 1
-            self.bursts_ok = self._probes_left <= 0
+        if probe:
+            self._probing = False
+
+    @property
+    def bursts_ok(self) -> bool:
+        """No sliding-window counter fits the server's answers: refills go out together."""
+        return self.suspect.cleared
 
     def give_back(self, *, probe: bool = False) -> None:
         """A granted slot was never used to send anything.
@@ -153,6 +170,8 @@ class SlidingWindow:
         can only be the latest, since spaced grants are never made in the same instant.
         """
         self.in_flight -= 1
+        if probe:
+            self._probing = False
         last_grant, fresh = self._undo
         self.last_grant = last_grant
         self._fresh += fresh
