@@ -74,7 +74,7 @@ BACKOFF_FACTOR = 1.5
 #: ...up to this many times the even pace (one request per ~3 windows at N = 5)...
 BACKOFF_CAP = 16.0
 #: ...and each accepted request takes this much of the multiplier back off.
-RECOVERY_STEP = 0.04
+RECOVERY_STEP = 0.02
 
 
 class Backoff:
@@ -84,7 +84,7 @@ class Backoff:
     >>> b.rejected(), b.rejected()
     (1.5, 2.25)
     >>> [round(b.accepted(), 2) for _ in range(10)][-1]
-    1.85
+    2.05
     """
 
     __slots__ = ("factor",)
