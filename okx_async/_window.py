@@ -148,7 +148,10 @@ class SlidingWindow:
                     self.pace = self._probe_pace * self.backoff.accepted()
             elif not self.suspect.cleared:
                 if accepted:
-                    self.suspect.accepted(granted_at)
+                    # While the first burst lasts nothing was refilled, so an
+                    # acceptance rules out no counter: skip the work.
+                    if not self._fresh:
+                        self.suspect.accepted(granted_at)
                 else:
                     self.suspect.refused(granted_at)
         cooling = self._cooling
