@@ -14,15 +14,19 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from ._client import OkxClient, Region
+from ._client import OkxClient, Region, check_ccy
 from ._credentials import Credentials
-from ._errors import OkxBatchError, OkxConfigError, OkxError
+from ._errors import OkxBatchError, OkxConfigError, OkxError, OkxLimiterUnavailable
 from ._limiter import Limiter
 from ._models import MaxCollateralRedeemAmount
 
 #: Up to one burst of the rule comes back at once; more than that is worth a bar.
 _PROGRESS_ABOVE = 5
+
+#: Seconds to wait for Redis to answer the check before any request.
+_REDIS_TIMEOUT = 1.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,15 +59,27 @@ def _parser() -> argparse.ArgumentParser:
     redeem.add_argument(
         "--redis-url", help="share the rate limit with other processes through this Redis"
     )
+    redeem.add_argument(
+        "--redis-fallback", choices=["raise", "memory"], default="raise",
+        help="when Redis cannot be reached: refuse (raise, the default) or limit this "
+        "process alone (memory) until it is back",
+    )
 
-    sim = commands.add_parser("simulator", help="run the bundled OKX simulator")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8080)
+    sim = commands.add_parser(
+        "simulator", help="run the bundled OKX simulator",
+        description="Run the bundled OKX simulator until Ctrl-C. Point a client at "
+        "http://HOST:PORT with okx_async.simulator.DEMO_CREDENTIALS.",
+    )
+    sim.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    sim.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     sim.add_argument("--limit", type=int, default=5, help="requests per window (default 5)")
     sim.add_argument("--window", type=float, default=2.0, help="window in seconds (default 2)")
+    algorithms = ["sliding-log", "fixed-window", "token-bucket", "sliding-window-counter"]
     sim.add_argument(
-        "--algorithm", default="sliding-log",
-        choices=["sliding-log", "fixed-window", "token-bucket", "sliding-window-counter"],
+        "--algorithm", default="sliding-log", choices=algorithms, metavar="NAME",
+        help="how the limit is counted: " + ", ".join(algorithms) + " (default sliding-log)",
     )
     return parser
 
@@ -91,52 +107,96 @@ def _run_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_error(err: Console, message: str, hint: str = "") -> None:
+    """One line per message, as written: never wrapped, and never read as rich markup.
+
+    Messages come from exceptions, OKX and the user's own input, so a ``[redis]`` in
+    them is text, not a style.
+    """
+    err.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True, highlight=False)
+    if hint:
+        err.print(Text(hint), soft_wrap=True, highlight=False)
+
+
 @contextlib.asynccontextmanager
-async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[Credentials, str]]:
-    """Where to send requests and with which keys; real keys unless --simulator."""
-    if args.simulator:
-        from .simulator import DEMO_CREDENTIALS, Simulator
-
-        async with Simulator() as sim:
-            Console(stderr=True).print(
-                f"Using the bundled OKX simulator at {sim.base_url} with its demo keys: "
-                "the amounts are simulated, not from OKX.", style="dim", highlight=False,
-            )
-            yield DEMO_CREDENTIALS, sim.base_url
+async def _target(
+    args: argparse.Namespace, credentials: Credentials | None
+) -> AsyncIterator[tuple[Credentials, str]]:
+    """Where to send requests and with which keys: the simulator's unless keys are given."""
+    if credentials is not None:
+        yield credentials, args.base_url or Region[args.region.upper()].value
         return
-    credentials = Credentials.from_env()
-    yield credentials, args.base_url or Region[args.region.upper()].value
+    from .simulator import DEMO_CREDENTIALS, Simulator
+
+    async with Simulator() as sim:
+        # One sentence per line, so an 80-column terminal never breaks one in two.
+        Console(stderr=True).print(
+            f"Using the bundled OKX simulator at {sim.base_url} with its demo keys.\n"
+            "The amounts are simulated, not from OKX.",
+            style="dim", highlight=False, soft_wrap=True, markup=False,
+        )
+        yield DEMO_CREDENTIALS, sim.base_url
 
 
-def _limiter(args: argparse.Namespace) -> Limiter | None:
+async def _limiter(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> Limiter | None:
+    """The Redis limiter of ``--redis-url``, once Redis answered (or memory may stand in)."""
     if not args.redis_url:
         return None
     from . import RedisLimiter
 
-    limiter: Limiter = RedisLimiter.from_url(args.redis_url)
+    limiter = RedisLimiter.from_url(args.redis_url, fallback=args.redis_fallback)
+    stack.push_async_callback(limiter.aclose)
+    if args.redis_fallback == "raise":
+        await _check_redis(args.redis_url)
     return limiter
+
+
+async def _check_redis(url: str) -> None:
+    """Refuse before any request if Redis does not answer, rather than once per currency."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    client = aioredis.Redis.from_url(
+        url, socket_timeout=_REDIS_TIMEOUT, socket_connect_timeout=_REDIS_TIMEOUT
+    )
+    kwargs = client.connection_pool.connection_kwargs
+    where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    try:
+        async with asyncio.timeout(2 * _REDIS_TIMEOUT):
+            await client.ping()
+    except (RedisError, OSError, TimeoutError) as exc:
+        detail = str(exc) or type(exc).__name__
+        if kwargs.get("password"):
+            detail = detail.replace(str(kwargs["password"]), "***")
+        raise OkxLimiterUnavailable(
+            f"cannot use Redis at {where} ({type(exc).__name__}: {detail}); no request was "
+            "sent. Check it, or pass --redis-fallback memory to limit this process alone"
+        ) from None
+    finally:
+        await client.aclose()
 
 
 async def _max_redeem(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
-    ccys: list[str] = list(dict.fromkeys(args.ccys))
     try:
+        # Everything the user typed is checked before a simulator, Redis or OKX is used.
+        ccys = list(dict.fromkeys(check_ccy(ccy) for ccy in args.ccys))
+        keys = None if args.simulator else Credentials.from_env()
         async with contextlib.AsyncExitStack() as stack:
-            credentials, base_url = await stack.enter_async_context(_target(args))
-            limiter = _limiter(args)
-            if limiter is not None:
-                stack.push_async_callback(limiter.aclose)
+            limiter = await _limiter(args, stack)
+            credentials, base_url = await stack.enter_async_context(_target(args, keys))
             client = await stack.enter_async_context(OkxClient(
                 credentials, base_url=base_url, demo=args.demo, user_id=args.user_id,
                 limiter=limiter,
             ))
             results, errors = await _query(client, ccys, err)
     except OkxConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        err.print("Or try the bundled simulator: okx-async max-redeem --simulator CCY ...")
+        _print_error(
+            err, str(exc), "Or try the bundled simulator: okx-async max-redeem --simulator CCY ..."
+        )
         return 2
     except (ValueError, TypeError, ImportError, OkxError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+        _print_error(err, str(exc))
         return 2
     if args.json:
         print(json.dumps(_as_json(ccys, results, errors), indent=2))
@@ -193,9 +253,10 @@ def _print_table(
     if errors:
         table.add_column("Error", style="red")
     for ccy in ccys:
-        row = [ccy, str(results[ccy].max_redeem_amt) if ccy in results else ""]
+        # Text, not str: an OKX message is not rich markup.
+        row = [Text(ccy), Text(str(results[ccy].max_redeem_amt) if ccy in results else "")]
         if errors:
-            row.append(str(errors.get(ccy, "")))
+            row.append(Text(str(errors.get(ccy, ""))))
         table.add_row(*row)
     Console().print(table)
 

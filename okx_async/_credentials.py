@@ -50,8 +50,14 @@ class Credentials:
         values = {name: os.environ.get(name, "") for name in _ENV_NAMES}
         missing = [name for name, value in values.items() if not value]
         if missing:
-            raise OkxConfigError(
-                "missing OKX credentials: set " + ", ".join(missing)
-                + " (all of OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE are needed)"
-            )
+            given = [name for name in _ENV_NAMES if name not in missing]
+            message = "missing OKX credentials: set " + _and(missing)
+            if given:
+                message += f" ({_and(given)} {'is' if len(given) == 1 else 'are'} set; "
+                message += "all three are needed)"
+            raise OkxConfigError(message)
         return cls(*values.values())
+
+
+def _and(names: list[str]) -> str:
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
