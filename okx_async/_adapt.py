@@ -117,7 +117,8 @@ class SwcSuspect:
     where a sliding log accepts it. Each possible origin (``phases`` of them per
     window) is a hypothesis. A request that some remaining hypothesis would refuse
     is *risky*; the window lets only one risky request be in flight at a time, so a
-    counter costs at most one rejection before the budget switches to even pacing.
+    counter costs about one rejection before the budget switches to even pacing (the
+    origins are a grid, so a request near the real counter's edge can cost a second).
     Every accepted request rules out the hypotheses that would have refused it;
     once none is left, nothing is risky any more.
 

@@ -35,8 +35,8 @@ class SlidingWindow:
     sliding-window counter that fits what the server accepted so far
     (:class:`SwcSuspect`): a grant one of them would refuse is a *probe*, and only
     one probe is in flight at a time, or one per ``(window + margin) / requests``
-    seconds if answers are slow. A counter thus costs one rejection at most, and
-    refilled bursts go out together once no counter fits.
+    seconds if answers are slow. A counter thus costs about one rejection (two at
+    most in the tests), and refilled bursts go out together once no counter fits.
 
     A slot whose request was answered and accepted cools ``rtt.credit`` seconds
     earlier: the server counted the request at least the answer's trip back before
