@@ -18,6 +18,7 @@ from ._errors import (
     OkxBatchError,
     OkxClientClosedError,
     OkxConfigError,
+    OkxConnectError,
     OkxError,
     OkxLimiterUnavailable,
     OkxParameterError,
@@ -26,21 +27,42 @@ from ._errors import (
     OkxServerBusyError,
     OkxTimeoutError,
     OkxTransportError,
+    OkxUnknownOutcomeError,
+    SentRequest,
 )
+from ._family import FlexibleLoanMethods
 from ._limiter import Limiter, LimitKey, MemoryLimiter, Outcome, Permit, default_limiter
-from ._models import MaxCollateralRedeemAmount
+from ._models import (
+    BorrowCurrency,
+    CollateralAsset,
+    CurrencyAmount,
+    InterestAccrued,
+    LoanHistoryEntry,
+    LoanInfo,
+    MaxCollateralRedeemAmount,
+    MaxLoan,
+    RiskWarning,
+)
 from ._retry import RetryPolicy
 from ._transport import Timeouts
 from ._window import RateLimit, SlidingWindow
 
 if TYPE_CHECKING:
-    from ._redis_limiter import RedisLimiter
+    from ._redis import RedisLimiter
 
 __all__ = [
+    "BorrowCurrency",
+    "CollateralAsset",
     "Credentials",
+    "CurrencyAmount",
+    "FlexibleLoanMethods",
+    "InterestAccrued",
     "LimitKey",
     "Limiter",
+    "LoanHistoryEntry",
+    "LoanInfo",
     "MaxCollateralRedeemAmount",
+    "MaxLoan",
     "MemoryLimiter",
     "OkxAPIError",
     "OkxAuthError",
@@ -48,6 +70,7 @@ __all__ = [
     "OkxClient",
     "OkxClientClosedError",
     "OkxConfigError",
+    "OkxConnectError",
     "OkxError",
     "OkxLimiterUnavailable",
     "OkxParameterError",
@@ -56,12 +79,15 @@ __all__ = [
     "OkxServerBusyError",
     "OkxTimeoutError",
     "OkxTransportError",
+    "OkxUnknownOutcomeError",
     "Outcome",
     "Permit",
     "RateLimit",
     "RedisLimiter",
     "Region",
     "RetryPolicy",
+    "RiskWarning",
+    "SentRequest",
     "SlidingWindow",
     "Timeouts",
     "default_limiter",
@@ -75,12 +101,12 @@ def __getattr__(name: str) -> Any:
     # redis is an optional extra: import it only when its names are asked for.
     if name in _NEEDS_REDIS:
         try:
-            from . import _redis_limiter
+            from . import _redis
         except ModuleNotFoundError as exc:
             if exc.name is None or not exc.name.startswith("redis"):
                 raise
             raise ImportError(
                 f"okx_async.{name} needs the redis package: pip install 'okx-async[redis]'"
             ) from exc
-        return getattr(_redis_limiter, name)
+        return getattr(_redis, name)
     raise AttributeError(f"module 'okx_async' has no attribute {name!r}")

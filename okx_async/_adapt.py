@@ -142,6 +142,12 @@ class SwcSuspect:
         #: Grant times of requests not refused, oldest first (two windows' worth).
         self._sent: deque[float] = deque()
 
+    def for_rule(self, limit: int, window: float) -> SwcSuspect:
+        """A fresh suspicion under another rule, keeping what was sent."""
+        other = SwcSuspect(limit, window)
+        other._sent = self._sent.copy()
+        return other
+
     @property
     def cleared(self) -> bool:
         """No counter fits what the server accepted: bursts are safe."""

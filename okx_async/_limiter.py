@@ -8,16 +8,20 @@ Why slots are anchored at the response: a request reaches the server some unknow
 time after we send it, so counting send times is not enough once the network
 jitters. The server received a request no later than the moment its answer reached
 us, so a slot is held while its request is in flight and becomes free again
-``window + margin`` after the request finished (answer, error, timeout or
-cancellation, whichever came first). The cost is about one round trip per window.
+``window + margin`` after the request finished (answer, error or timeout). A request
+abandoned mid-flight (cancelled) may still arrive until its own timeout, so it is
+held until ``grant + lifetime + window + margin``. The cost is about one round trip
+per window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import math
+import time
 from collections import deque
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -91,9 +95,15 @@ class Limiter(Protocol):
 
 
 class _Bucket:
-    """A :class:`SlidingWindow` with a FIFO of waiting tasks, woken by one timer."""
+    """A :class:`SlidingWindow` with a FIFO of waiting tasks, woken by one timer.
 
-    __slots__ = ("_timer", "_timer_at", "_waiters", "key", "window")
+    The waiters and the timer belong to the event loop that uses the bucket; a new
+    loop (a second ``asyncio.run()``) starts with none of them but keeps the window,
+    because the requests still cooling really did reach the server.
+    """
+
+    __slots__ = ("_held", "_loop", "_timer", "_timer_at", "_waiters", "generation", "key",
+                 "window")
 
     def __init__(self, key: LimitKey, window: SlidingWindow) -> None:
         self.key = key
@@ -101,6 +111,11 @@ class _Bucket:
         self._waiters: deque[asyncio.Future[tuple[bool, float]]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Slots granted on ``_loop`` and not released yet.
+        self._held = 0
+        #: Bumped on every change of loop; a permit from an older one no longer counts.
+        self.generation = 0
 
     def __repr__(self) -> str:
         w = self.window
@@ -109,11 +124,29 @@ class _Bucket:
             f"waiters={len(self._waiters)} pace={w.pace}>"
         )
 
-    async def acquire(self) -> tuple[bool, float]:
-        """Wait for a slot; return whether the grant is a probe, and when it was made."""
+    def _adopt(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Move to ``loop``: the old loop's waiters and timer can never run again."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, math.inf
+        self._waiters.clear()
+        if self._held:
+            # Granted on a loop that stopped before they were released: they may have
+            # reached the server until now, so they cool from now.
+            self.window.abandon(self._held, loop.time())
+            self._held = 0
+        self._loop = loop
+        self.generation += 1
+
+    async def acquire(self, rule: RateLimit) -> tuple[bool, float]:
+        """Wait for a slot under ``rule``; return (whether it is the probe, grant time)."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._adopt(loop)
         now = loop.time()
+        self.window.use(rule, now, waiting=bool(self._waiters))
         if not self._waiters and self.window.ready_at(now) <= now:
+            self._held += 1
             return self.window.grant(now), now
         waiter: asyncio.Future[tuple[bool, float]] = loop.create_future()
         self._waiters.append(waiter)
@@ -125,24 +158,34 @@ class _Bucket:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 # Granted, then cancelled before it could send: the slot is unused.
+                self._held -= 1
                 self.window.give_back(probe=waiter.result()[0])
-            else:
+            elif waiter in self._waiters:
                 self._waiters.remove(waiter)
-            self._wake(loop)
+            if loop is self._loop:
+                self._wake(loop)
             raise
 
-    def release(self, outcome: Outcome, *, probe: bool, granted_at: float | None = None) -> None:
+    def release(
+        self, outcome: Outcome, *, probe: bool, generation: int, until: float, granted_at: float
+    ) -> None:
+        """The request is over; it may have reached the server until ``until`` or now."""
+        if generation != self.generation:
+            return  # granted on a loop that is gone; _adopt accounted for it
         loop = asyncio.get_running_loop()
         now = loop.time()
+        self._held -= 1
         # Only an answer bounds when the server counted the request.
         answered = granted_at if outcome is not Outcome.UNKNOWN else None
         self.window.finish(
-            now, probe=probe, accepted=outcome is Outcome.ACCEPTED, granted_at=answered
+            max(now, until), probe=probe, accepted=outcome is Outcome.ACCEPTED,
+            granted_at=answered,
         )
         if outcome is Outcome.THROTTLED:
             # Before anyone else is granted: the next in line must not go out now.
             self._throttle(now, answered)
-        self._wake(loop)
+        if loop is self._loop:
+            self._wake(loop)
 
     def _throttle(self, now: float, granted_at: float | None) -> None:
         window = self.window
@@ -161,10 +204,18 @@ class _Bucket:
         waiters = self._waiters
         at = math.inf
         while waiters:
+            head = waiters[0]
+            if head.done():
+                # Cancelled in this very step: it takes nothing and leaves no trace.
+                waiters.popleft()
+                continue
             at = self.window.ready_at(now)
             if at > now:
                 break
-            waiters.popleft().set_result((self.window.grant(now), now))
+            waiters.popleft()
+            self._held += 1
+            head.set_result((self.window.grant(now), now))
+            at = math.inf
         if waiters and at != self._timer_at:
             if self._timer is not None:
                 self._timer.cancel()
@@ -175,26 +226,44 @@ class _Bucket:
 
     def _on_timer(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer, self._timer_at = None, math.inf
-        self._wake(loop)
+        if loop is self._loop:
+            self._wake(loop)
 
-    def busy(self, now: float) -> bool:
-        return bool(self._waiters) or not self.window.idle(now)
+    def quiet(self, now: float) -> bool:
+        """True when forgetting the bucket would change nothing: no waiter, nothing cooling."""
+        return not self._waiters and self._held == 0 and self.window.idle(now)
+
+    def forget(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, math.inf
 
 
 class _MemoryPermit:
-    __slots__ = ("_bucket", "_granted", "_outcome", "_probe")
+    __slots__ = ("_bucket", "_generation", "_granted", "_key", "_lifetime", "_limiter",
+                 "_outcome", "_probe", "_rule")
 
-    def __init__(self, bucket: _Bucket) -> None:
-        self._bucket = bucket
+    def __init__(
+        self, limiter: MemoryLimiter, key: LimitKey, rule: RateLimit, lifetime: float | None
+    ) -> None:
+        self._limiter = limiter
+        self._key = key
+        self._rule = rule
+        self._lifetime = lifetime
+        self._bucket: _Bucket | None = None
         self._probe = False
-        self._outcome = Outcome.UNKNOWN
-        self._granted = 0.0
+        self._granted = -math.inf
+        self._generation = -1
+        self._outcome: Outcome | None = None
 
     def finish(self, outcome: Outcome) -> None:
         self._outcome = outcome
 
     async def __aenter__(self) -> None:
-        self._probe, self._granted = await self._bucket.acquire()
+        # Looked up here, not in slot(): an evicted bucket must not be waited on.
+        bucket = self._bucket = self._limiter._bucket(self._key, self._rule)
+        self._probe, self._granted = await bucket.acquire(self._rule)
+        self._generation = bucket.generation
 
     async def __aexit__(
         self,
@@ -202,7 +271,15 @@ class _MemoryPermit:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._bucket.release(self._outcome, probe=self._probe, granted_at=self._granted)
+        assert self._bucket is not None
+        outcome, until = self._outcome, -math.inf
+        if outcome is None:
+            # Left mid-request: the request may still reach the server until its end.
+            outcome = Outcome.UNKNOWN
+            if self._lifetime is not None:
+                until = self._granted + self._lifetime
+        self._bucket.release(outcome, probe=self._probe, generation=self._generation,
+                             until=until, granted_at=self._granted)
 
 
 class MemoryLimiter:
@@ -214,8 +291,8 @@ class MemoryLimiter:
         async with limiter.slot(LimitKey("123", "/api/v5/x"), RateLimit(5, 2)):
             ...  # send one request
 
-    Idle budgets are forgotten once there are more than ``max_idle`` of them, so a
-    long-running process keeps a flat footprint.
+    Budgets that have fully cooled are forgotten once there are more than
+    ``max_idle`` of them, so a long-running process keeps a flat footprint.
     """
 
     __slots__ = ("_buckets", "margin", "max_idle", "rtt_fraction")
@@ -241,8 +318,7 @@ class MemoryLimiter:
 
     def _bucket(self, key: LimitKey, rule: RateLimit) -> _Bucket:
         bucket = self._buckets.get(key)
-        if bucket is None or bucket.window.rule != rule:
-            # A changed rule starts afresh: the old arithmetic no longer applies.
+        if bucket is None:
             if len(self._buckets) >= self.max_idle:
                 self._evict_idle()
             rtt = RttFloor(self.rtt_fraction) if self.rtt_fraction else None
@@ -250,12 +326,14 @@ class MemoryLimiter:
         return bucket
 
     def _evict_idle(self) -> None:
-        now = asyncio.get_running_loop().time()
-        for key in [k for k, b in self._buckets.items() if not b.busy(now)]:
-            del self._buckets[key]
+        now = time.monotonic()
+        with contextlib.suppress(RuntimeError):
+            now = asyncio.get_running_loop().time()
+        for key in [k for k, b in self._buckets.items() if b.quiet(now)]:
+            self._buckets.pop(key).forget()
 
     def slot(self, key: LimitKey, rule: RateLimit, *, lifetime: float | None = None) -> Permit:
-        return _MemoryPermit(self._bucket(key, rule))
+        return _MemoryPermit(self, key, rule, lifetime)
 
     async def aclose(self) -> None:
         """Nothing to close; here for the :class:`Limiter` interface."""

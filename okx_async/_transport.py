@@ -1,4 +1,7 @@
-"""The network seam: ``get(url, headers) -> (status, body)``. Nothing above it does I/O."""
+"""The network seam: ``request(method, url, headers, body) -> (status, body)``.
+
+Nothing above it does I/O.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,13 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._errors import OkxClientClosedError, OkxTimeoutError, OkxTransportError
+from ._errors import (
+    OkxClientClosedError,
+    OkxConnectError,
+    OkxError,
+    OkxTimeoutError,
+    OkxTransportError,
+)
 
 
 class _ResendRefused(aiohttp.ClientConnectionError):
@@ -50,9 +59,17 @@ class Timeouts:
 
 
 class Transport(Protocol):
-    """Sends one request and returns the HTTP status and the raw body."""
+    """Sends one request and returns the HTTP status and the raw body.
 
-    async def get(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes]: ...
+    ``url`` and ``body`` go on the wire byte for byte, since they were signed as
+    they are. A failure to connect, when nothing was sent, raises
+    :class:`OkxConnectError`; any other failure to get an answer raises
+    :class:`OkxTransportError` (or :class:`OkxTimeoutError`).
+    """
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]: ...
 
     async def aclose(self) -> None: ...
 
@@ -61,8 +78,14 @@ class AiohttpTransport:
     """:class:`Transport` on an ``aiohttp.ClientSession``.
 
     A session passed in stays the caller's: only a session created here is closed.
-    Requests carry their own middleware (see :class:`_SendOnce`), which replaces any
-    middlewares set on a session passed in.
+    Its defaults do not change how the client's requests are sent: each request sets
+    its own timeout, ``raise_for_status=False``, ``allow_redirects=False`` and
+    ``auto_decompress=True``, so every answer reaches the decoder and the limiter.
+    The session's own middlewares still run, outside the client's send-once guard
+    (:class:`_SendOnce`): one that sends a request twice gets an error on the second
+    send rather than bypassing the limiter. Its default headers and cookies go out
+    with the requests (the client's own headers win). No aiohttp exception is chained
+    to the errors raised here, because some carry the request's headers.
     """
 
     __slots__ = ("_closed", "_owns_session", "_session", "_timeout")
@@ -83,20 +106,40 @@ class AiohttpTransport:
         return self._session
 
     async def get(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """``request("GET", url, headers)``."""
+        return await self.request("GET", url, headers)
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
         session = self._ensure_session()
+        # Per-request middlewares replace the session's in aiohttp: pass both.
+        middlewares = (*getattr(session, "_middlewares", ()), _SendOnce())
+        error: OkxError
         try:
             # encoded=True: the bytes on the wire must be the bytes that were signed.
-            async with session.get(
-                URL(url, encoded=True), headers=headers, timeout=self._timeout,
-                allow_redirects=False, middlewares=(_SendOnce(),),
+            async with session.request(
+                method, URL(url, encoded=True), headers=headers, data=body or None,
+                timeout=self._timeout, allow_redirects=False, raise_for_status=False,
+                auto_decompress=True, middlewares=middlewares,
             ) as response:
                 return response.status, await response.read()
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # No connection, so not a byte of the request left: safe to send again.
+            if self._closed:
+                error = OkxClientClosedError("the client was closed during the request")
+            else:
+                error = OkxConnectError(f"{type(exc).__name__}: {exc}")
         except TimeoutError:
-            raise OkxTimeoutError(f"no answer from {url} within {self._timeout.total}s") from None
+            error = OkxTimeoutError(f"no answer from {url} within {self._timeout.total}s")
         except aiohttp.ClientError as exc:
             if self._closed:
-                raise OkxClientClosedError("the client was closed during the request") from exc
-            raise OkxTransportError(f"{type(exc).__name__}: {exc}") from exc
+                error = OkxClientClosedError("the client was closed during the request")
+            else:
+                # str() of aiohttp's errors names the URL at most; repr() may show headers.
+                error = OkxTransportError(f"{type(exc).__name__}: {exc}")
+        # Raised outside the except blocks, so nothing from aiohttp is chained to it.
+        raise error
 
     async def aclose(self) -> None:
         self._closed = True

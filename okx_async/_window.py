@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections import deque
 
 import attrs
 
@@ -31,6 +31,12 @@ class SlidingWindow:
     50011) to be over and, once switched to even pacing, ``pace`` seconds since the
     last grant.
 
+    A completion may lie in the future: a request abandoned mid-flight is held as
+    if it reached the server as late as it still could (:meth:`finish` with that
+    time). Several rules may be in force at once (:meth:`use`), when clients of one
+    user disagree; a grant must then satisfy every one of them, so the strictest
+    governs each window.
+
     The first ``requests`` grants go at once. Later grants are checked against every
     sliding-window counter that fits what the server accepted so far
     (:class:`SwcSuspect`): a grant one of them would refuse is a *probe*, and only
@@ -40,34 +46,38 @@ class SlidingWindow:
 
     A slot whose request was answered and accepted cools ``rtt.credit`` seconds
     earlier: the server counted the request at least the answer's trip back before
-    the answer arrived (docs/limiter.md, "Anchoring earlier than the answer"). Only
-    round trips of requests granted after the budget's first answer are sampled, so
-    a connection's set-up is not mistaken for the path. After a 50011 the budget
-    anchors at the answer again, for good.
+    the answer arrived, and the next request takes at least the trip there
+    (docs/limiter.md, "Anchoring earlier than the answer"). Only round trips of
+    requests granted after the budget's first answer are sampled, so a connection's
+    set-up is not mistaken for the path. After a 50011 the budget anchors at the
+    answer again, for good.
     """
 
     __slots__ = (
-        "_anchor_fully", "_cooling", "_first_answer", "_fresh", "_probe_pace", "_probing",
-        "_throttled_at", "_undo", "backoff", "in_flight", "last_grant", "margin", "pace",
-        "paused_until", "rtt", "rule", "suspect",
+        "_anchor_fully", "_ends", "_first_answer", "_fresh", "_longest", "_probe_pace",
+        "_probing", "_rules", "_throttled_at", "_undo", "backoff", "in_flight", "last_grant",
+        "margin", "pace", "paused_until", "rtt", "rule", "suspect",
     )
 
     def __init__(
         self, rule: RateLimit, margin: float = DEFAULT_MARGIN, rtt: RttFloor | None = None
     ) -> None:
+        #: The rule most recently asked for; :attr:`rules` holds every rule in force.
         self.rule = rule
         self.margin = margin
+        self._rules: tuple[RateLimit, ...] = (rule,)
+        self._longest = rule.window + margin
         #: Requests granted and not finished yet.
         self.in_flight = 0
-        #: When each finished slot becomes free; kept ascending (a later deadline is
-        #: never moved earlier), so the front is the next to free.
-        self._cooling: deque[float] = deque()
+        #: When each finished request may last have reached the server, ascending.
+        self._ends: list[float] = []
         self.paused_until = -math.inf
         #: Minimum spacing between grants, or 0 for bursts.
         self.pace = 0.0
         self.last_grant = -math.inf
         #: Grants left in the first burst, which needs no probe.
         self._fresh = rule.requests
+        #: Even spacing under every rule in force: probes' and pacing's unit.
         self._probe_pace = (rule.window + margin) / rule.requests
         #: The sliding-window counters that still fit what the server accepted.
         self.suspect = SwcSuspect(rule.requests, rule.window)
@@ -85,18 +95,64 @@ class SlidingWindow:
         #: What the latest grant changed, for :meth:`give_back`.
         self._undo = (-math.inf, False)
 
+    @property
+    def rules(self) -> tuple[RateLimit, ...]:
+        """Every rule in force; a grant satisfies all of them."""
+        return self._rules
+
+    @property
+    def bursts_ok(self) -> bool:
+        """No sliding-window counter fits the server's answers: refills go out together."""
+        return self.suspect.cleared
+
+    def use(self, rule: RateLimit, now: float, *, waiting: bool = False) -> None:
+        """Govern by ``rule`` too, from ``now``, keeping the accounting.
+
+        A rule stays in force, next to the ones already there, until the budget is
+        quiet (:meth:`idle`) with nobody ``waiting`` under it: the requests counted
+        under the old rule still count.
+        """
+        self.rule = rule
+        if self._rules == (rule,):
+            return
+        if not waiting and self.idle(now):
+            self._rules = (rule,)
+        elif rule not in self._rules:
+            self._rules = (*self._rules, rule)
+        else:
+            return
+        self._longest = max(r.window for r in self._rules) + self.margin
+        self._fresh = min(self._fresh, rule.requests)
+        self._probe_pace = max((r.window + self.margin) / r.requests for r in self._rules)
+        strictest = min(self._rules, key=lambda r: r.requests / r.window)
+        self.suspect = self.suspect.for_rule(strictest.requests, strictest.window)
+        if self.pace:
+            self.pace_evenly()
+
+    def _cooled(self, now: float) -> None:
+        """Forget the finished requests that no rule counts any more."""
+        longest = self._longest
+        gone = bisect.bisect_right(self._ends, now, key=lambda end: end + longest)
+        if gone:
+            del self._ends[:gone]
+
     def ready_at(self, now: float) -> float:
         """The earliest time a new grant is allowed; ``inf`` until a request finishes."""
-        cooling = self._cooling
-        while cooling and cooling[0] <= now:
-            cooling.popleft()
-        if self.in_flight + len(cooling) < self.rule.requests:
-            at = now
-        elif cooling:
-            at = cooling[0]
-        else:
-            return math.inf
-        at = max(at, self.paused_until, self.last_grant + self.pace)
+        self._cooled(now)
+        ends = self._ends
+        at = max(now, self.paused_until, self.last_grant + self.pace)
+        for rule in self._rules:
+            cool = rule.window + self.margin
+            # The same sum as the time returned below, so a timer set for it frees it.
+            first_live = bisect.bisect_right(ends, now, key=lambda end: end + cool)
+            held = self.in_flight + len(ends) - first_live
+            if held < rule.requests:
+                continue
+            # held - requests + 1 of the cooling slots must come back, oldest first.
+            index = first_live + held - rule.requests
+            if index >= len(ends):
+                return math.inf
+            at = max(at, ends[index] + cool)
         if self._probing and not self.pace and self.suspect.risky(at):
             at = max(at, self.last_grant + self._probe_pace)
         return at
@@ -128,20 +184,21 @@ class SlidingWindow:
     ) -> None:
         """The request of a granted slot is over: it may have reached the server until now.
 
-        ``accepted`` says the server let the request through its rate limit.
+        ``now`` may lie in the future, for a request that may still arrive after it
+        was abandoned. ``accepted`` says the server let the request through its limit.
         ``granted_at`` is given when an answer came back (accepted or 50011), and is
         when its slot was granted: the round trip is sampled and, for an accepted
         answer, the slot may cool earlier by the round-trip credit.
         """
         self.in_flight -= 1
-        free_at = now + self.rule.window + self.margin
+        end = now
         if granted_at is not None:
             rtt = now - granted_at
             if self.rtt is not None:
                 if granted_at >= self._first_answer:
                     self.rtt.observe(now, rtt)
                 if accepted and not self._anchor_fully:
-                    free_at -= min(self.rtt.credit(now), rtt)
+                    end -= min(self.rtt.credit(now), rtt)
             self._first_answer = min(self._first_answer, now)
             if self.pace:
                 if accepted:
@@ -154,17 +211,9 @@ class SlidingWindow:
                         self.suspect.accepted(granted_at)
                 else:
                     self.suspect.refused(granted_at)
-        cooling = self._cooling
-        if cooling and free_at < cooling[-1]:
-            free_at = cooling[-1]
-        cooling.append(free_at)
+        bisect.insort(self._ends, end)
         if probe:
             self._probing = False
-
-    @property
-    def bursts_ok(self) -> bool:
-        """No sliding-window counter fits the server's answers: refills go out together."""
-        return self.suspect.cleared
 
     def give_back(self, *, probe: bool = False) -> None:
         """A granted slot was never used to send anything.
@@ -200,12 +249,27 @@ class SlidingWindow:
 
     def pause(self, now: float) -> None:
         """Hold every grant for a whole window: the server says we are over."""
-        self.paused_until = max(self.paused_until, now + self.rule.window + self.margin)
+        self.paused_until = max(self.paused_until, now + self._longest)
 
     def pace_evenly(self) -> None:
         """Space grants evenly, for servers that punish bursts (sliding-window counters)."""
         self.pace = self._probe_pace * self.backoff.factor
 
     def idle(self, now: float) -> bool:
-        """True when forgetting this budget would change nothing."""
-        return self.in_flight == 0 and self.ready_at(now) <= now and self.pace == 0.0
+        """True when forgetting this budget would change nothing the rules count.
+
+        Nothing in flight or cooling, no pause. The pacing learnt after a 50011 is
+        forgotten with it: a quiet budget starts again with a burst.
+        """
+        self._cooled(now)
+        return (
+            self.in_flight == 0 and not self._ends and self.paused_until <= now
+            and not self._probing
+        )
+
+    def abandon(self, count: int, now: float) -> None:
+        """``count`` requests in flight will never be finished: they cool from ``now``."""
+        self.in_flight -= count
+        for _ in range(count):
+            bisect.insort(self._ends, now)
+        self._probing = False

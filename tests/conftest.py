@@ -4,14 +4,28 @@ from collections.abc import Iterator
 
 import pytest
 
-from okx_async import _limiter
+from okx_async import _client, _limiter
 
 pytest_plugins = ["okx_async.simulator.pytest_plugin", "redis_fixture"]
 
 
 @pytest.fixture(autouse=True)
-def fresh_process_limiter() -> Iterator[None]:
-    """Each test starts with an empty process-wide budget registry, as a new process would."""
+def process_limiter_per_test() -> Iterator[None]:
+    """Each test is a program of its own: it gets its own process-wide budgets and uids.
+
+    Within a test nothing is reset, so state carried from one event loop to the next
+    (a second ``asyncio.run()``) is exercised as it is in a real process; see
+    ``test_limiter.py::test_two_asyncio_runs_share_the_process_limiter_and_do_not_hang``.
+    After the test, no budget may still count a permit as held or hold a waiter: every
+    request a test started ended, whatever way it ended.
+    """
     _limiter._default_limiter = None
+    _client._known_uids.clear()
+    _client._lookup_locks.clear()
     yield
+    registry = _limiter._default_limiter
     _limiter._default_limiter = None
+    if registry is not None:
+        for key, bucket in registry._buckets.items():
+            assert bucket._held == 0, f"{key}: {bucket._held} permits never released"
+            assert not [w for w in bucket._waiters if not w.done()], f"{key}: waiters left"

@@ -5,27 +5,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import aiohttp
 import pytest
+from chain import assert_no_secret
 from schedule import ENDPOINT, assert_schedule, least_time
 
 from okx_async import (
     Credentials,
+    LimitKey,
     MaxCollateralRedeemAmount,
     MemoryLimiter,
     OkxAPIError,
     OkxAuthError,
     OkxBatchError,
     OkxClient,
+    OkxClientClosedError,
     OkxParameterError,
     OkxRateLimitError,
     OkxResponseError,
+    OkxServerBusyError,
+    OkxTimeoutError,
+    OkxTransportError,
     RateLimit,
     Region,
     RetryPolicy,
 )
+from okx_async._endpoints import ACCOUNT_CONFIG
 from okx_async.simulator import (
     DEMO_CREDENTIALS,
     DEMO_CREDENTIALS_2,
@@ -341,3 +349,236 @@ def test_repr_shows_no_secret(caplog: pytest.LogCaptureFixture) -> None:
     for text in (repr(client), str(client), repr(DEMO_CREDENTIALS), str(DEMO_CREDENTIALS)):
         assert DEMO_CREDENTIALS.secret_key not in text
         assert DEMO_CREDENTIALS.passphrase not in text
+
+
+# Issue 8: a caller's own session, close, on_result, the uid lookup, the deadline -----------
+
+
+CONFIG = "/api/v5/account/config"
+
+
+async def test_a_callers_session_defaults_change_nothing(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    """Issue 8, defect 5: raise_for_status=True turned 51000 into a retried transport error."""
+    sim = await okx_simulator_factory(limit=1, window=60.0)
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         limiter=MemoryLimiter()) as other:  # another program takes the slot
+        await other.max_collateral_redeem_amount("BTC")
+    limiter = MemoryLimiter()
+    session = aiohttp.ClientSession(
+        raise_for_status=True, trust_env=True,
+        headers={"X-Caller": "1", "Authorization": "Basic Y2FsbGVyOnB3"},
+        base_url="http://127.0.0.1:9/",
+    )
+    errors: list[BaseException] = []
+    async with session, OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                                  session=session, limiter=limiter,
+                                  retry=RetryPolicy.disabled()) as okx:
+        with pytest.raises(OkxRateLimitError) as throttled:
+            await okx.max_collateral_redeem_amount("USDT")
+        errors.append(throttled.value)
+        budget = limiter.budget(LimitKey(DEMO_UID, ENDPOINT))
+        assert budget is not None
+        assert budget.pace > 0  # the limiter saw the 50011: paced ...
+        assert budget.paused_until > asyncio.get_running_loop().time()  # ... and paused
+    sim2 = await okx_simulator_factory()
+    async with aiohttp.ClientSession(raise_for_status=True) as session2, OkxClient(
+        DEMO_CREDENTIALS, base_url=sim2.base_url, user_id=DEMO_UID, session=session2
+    ) as okx2:
+        with pytest.raises(OkxParameterError) as bad:
+            await okx2.max_collateral_redeem_amount("NOPE")
+        errors.append(bad.value)
+    assert bad.value.attempts == 1
+    assert len(sim2.arrivals) == 1  # not retried
+    assert_no_secret(errors, [DEMO_CREDENTIALS.passphrase, DEMO_CREDENTIALS.secret_key])
+
+
+async def test_a_callers_session_middlewares_still_run_and_cannot_resend(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    """Issue 8, defect 5: per-request middlewares used to replace the session's own."""
+    sim = await okx_simulator_factory(drop_rate=1.0)
+    signatures: list[str] = []
+    sends: list[str] = []
+
+    async def record(
+        request: aiohttp.ClientRequest,
+        handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
+    ) -> aiohttp.ClientResponse:
+        signatures.append(request.headers.get("OK-ACCESS-SIGN", ""))
+        return await handler(request)
+
+    async def resend(
+        request: aiohttp.ClientRequest,
+        handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
+    ) -> aiohttp.ClientResponse:
+        for _ in range(3):  # a careless retry middleware
+            try:
+                sends.append(request.url.path)
+                return await handler(request)
+            except aiohttp.ClientError:
+                continue
+        return await handler(request)
+
+    async with aiohttp.ClientSession(middlewares=(record, resend)) as session, OkxClient(
+        DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID, session=session,
+        retry=RetryPolicy.disabled(),
+    ) as okx:
+        with pytest.raises(OkxTransportError) as caught:
+            await okx.max_collateral_redeem_amount("USDT")
+    assert len(signatures) == 1 and signatures[0]
+    assert len(sends) >= 2  # it tried to resend ...
+    assert len(sim.arrivals) == 1  # ... and nothing went out behind the limiter's back
+    assert_no_secret([caught.value], [*signatures, DEMO_CREDENTIALS.passphrase])
+
+
+async def test_closing_a_client_ends_its_queued_calls_at_once_and_delays_no_other(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    """Issue 8, defect 6: queued calls kept taking the user's slots after aclose()."""
+    window, latency = 0.5, 0.2
+    many = [f"C{i:03d}" for i in range(40)]
+    sim = await okx_simulator_factory(limit=5, window=window, response_latency=(latency, latency),
+                                      amounts=dict.fromkeys(many, "1"))
+    rules = {ENDPOINT: RateLimit(5, window)}
+    a = OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID, rate_limits=rules)
+    b = OkxClient(DEMO_CREDENTIALS_2, base_url=sim.base_url, user_id=DEMO_UID, rate_limits=rules)
+    fan_out = asyncio.ensure_future(a.max_collateral_redeem_amounts(many))
+    await asyncio.sleep(0.05)  # five in flight, eleven workers queued
+    closed = time.monotonic()
+    await a.aclose()
+    with pytest.raises(OkxBatchError) as caught:
+        await fan_out
+    fan_out_ended = time.monotonic() - closed
+    await b.max_collateral_redeem_amount("C000")
+    b_done = time.monotonic() - closed
+    await b.aclose()
+
+    assert fan_out_ended < 0.3
+    assert all(isinstance(e, OkxClientClosedError) for e in caught.value.errors.values())
+    assert len(caught.value.errors) == len(many)
+    assert [x.api_key for x in sim.arrivals].count(DEMO_CREDENTIALS.api_key) == 5
+    # b waits only for the five slots a really used to cool: a window after the close.
+    assert b_done < window + latency + 0.3
+    with pytest.raises(OkxClientClosedError):
+        await a.max_collateral_redeem_amount("C000")
+
+
+async def test_an_exception_in_on_result_loses_no_result(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    """Issue 8, defect 7: a raising callback aborted the TaskGroup and lost every result."""
+    sim = await okx_simulator_factory(limit=5, window=0.2)
+    seen: list[str] = []
+
+    def on_result(ccy: str, outcome: object) -> None:
+        seen.append(ccy)
+        if ccy == "ETH":
+            raise ValueError("the caller's bug")
+
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         rate_limits=FAST) as okx:
+        with pytest.raises(OkxBatchError) as caught:
+            await okx.max_collateral_redeem_amounts(CCYS[:6], on_result=on_result)
+    batch = caught.value
+    assert sorted(seen) == sorted(CCYS[:6])
+    assert batch.results == {ccy: expected(ccy) for ccy in CCYS[:6]}
+    assert batch.errors == {}
+    assert list(batch.callback_errors) == ["ETH"]
+    assert isinstance(batch.callback_errors["ETH"], ValueError)
+    assert "on_result raised" in str(batch)
+
+
+async def test_six_keys_of_one_user_look_up_the_uid_within_the_limit_and_quietly(
+    okx_simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8, defect 9: lookups were limited per API key, so the sixth got a 50011."""
+    creds = [Credentials(f"six-key-{i}", f"SIX-SECRET-{i}", f"six-pass-{i}") for i in range(6)]
+    keys = {c.api_key: SimKey(c.secret_key, c.passphrase, DEMO_UID) for c in creds}
+    sim = await okx_simulator_factory(keys=keys, limit=5, window=0.5)
+    rules = {ENDPOINT: RateLimit(5, 0.5), CONFIG: RateLimit(5, 0.5)}
+    clients = [OkxClient(c, base_url=sim.base_url, rate_limits=rules) for c in creds]
+    results = await asyncio.gather(*(c.max_collateral_redeem_amount("USDT") for c in clients))
+    for c in clients:
+        await c.aclose()
+    assert all(r.ccy == "USDT" for r in results)
+    assert all(c.user_id == DEMO_UID for c in clients)
+    assert not sim.rejections()
+    assert [a.endpoint for a in sim.arrivals].count(CONFIG) == 6
+    assert "although" not in caplog.text
+
+
+async def test_one_uid_lookup_per_api_key_per_process(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await okx_simulator_factory()
+    for _ in range(3):
+        async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url) as okx:
+            await okx.max_collateral_redeem_amount("USDT")
+            assert okx.user_id == DEMO_UID
+    assert [a.endpoint for a in sim.arrivals].count(CONFIG) == 1
+
+
+async def test_the_deadline_covers_the_uid_lookup(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    """Issue 8, defect 10: the lookup had a deadline of its own, so a call could take two."""
+    sim = await okx_simulator_factory(response_latency=(0.35, 0.35))
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url,
+                         retry=RetryPolicy(deadline=0.6)) as okx:
+        started = time.monotonic()
+        with pytest.raises(OkxTimeoutError):  # 0.35 s for the lookup, 0.35 s for the call
+            await okx.max_collateral_redeem_amount("USDT")
+        assert time.monotonic() - started < 0.9
+    assert [a.endpoint for a in sim.arrivals] == [CONFIG, ENDPOINT]
+
+
+async def test_a_failed_clock_measurement_keeps_the_original_50102(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    """Issue 8, defect 10: the /public/time failure used to replace the 50102."""
+    sim = await okx_simulator_factory(clock_skew=120.0)
+    async with aiohttp.ClientSession() as plain:
+        for _ in range(10):  # use up the public endpoint's 10 per 2 s from this IP
+            async with plain.get(sim.base_url + "/api/v5/public/time") as response:
+                await response.read()
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         retry=RetryPolicy.disabled()) as okx:
+        with pytest.raises(OkxAuthError) as caught:
+            await okx.max_collateral_redeem_amount("USDT")
+    assert caught.value.code == "50102"
+    assert any("clock" in note for note in caught.value.__notes__)
+
+
+async def test_the_50102_retry_is_outside_the_attempts_budget(
+    okx_simulator_factory: SimulatorFactory,
+) -> None:
+    """Issue 8, defect 10: the clock retry used up one of max_attempts."""
+    sim = await okx_simulator_factory(clock_skew=120.0, server_error_rate=1.0, limit=5,
+                                      window=0.2)
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
+                         rate_limits=FAST,
+                         retry=RetryPolicy(max_attempts=2, base_delay=0.01)) as okx:
+        with pytest.raises(OkxServerBusyError) as caught:
+            await okx.max_collateral_redeem_amount("USDT")
+    assert [a.code for a in sim.arrivals] == ["50001", "50001"]
+    assert caught.value.attempts == 3  # requests sent: the 50102 and two within the budget
+    assert isinstance(caught.value.__cause__, OkxServerBusyError)
+    assert isinstance(caught.value.__cause__.__cause__, OkxAuthError)
+
+
+async def test_a_50011_on_the_uid_lookup_is_retried_quietly(
+    okx_simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await okx_simulator_factory(limit=5, window=0.5)
+    async with OkxClient(DEMO_CREDENTIALS_2, base_url=sim.base_url, user_id=DEMO_UID,
+                         limiter=MemoryLimiter()) as other:  # another program on the user
+        for _ in range(5):
+            await other._call(ACCOUNT_CONFIG)
+    rules = {CONFIG: RateLimit(5, 0.5)}
+    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, rate_limits=rules) as okx:
+        result = await okx.max_collateral_redeem_amount("USDT")
+    assert result.ccy == "USDT"
+    assert len(sim.rejections(endpoint=CONFIG)) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

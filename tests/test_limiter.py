@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 from aiolimiter import AsyncLimiter
@@ -299,3 +306,347 @@ def test_aiolimiter_leaky_bucket_breaks_the_any_window_guarantee() -> None:
 
     grants = run(main())
     assert _max_in_window(grants, 2.0) > 5
+
+
+# Rules, future completions and eviction, with explicit times --------------------------
+
+
+def test_a_completion_in_the_future_keeps_the_cooling_times_in_order() -> None:
+    w = SlidingWindow(RateLimit(2, 1.0), 0.0)
+    w.grant(0.0)
+    w.grant(0.0)
+    w.finish(5.0)  # abandoned: it may arrive as late as 5.0
+    w.finish(0.5)
+    assert w.ready_at(0.5) == pytest.approx(1.5)  # the earlier end frees first
+    assert not w.idle(5.9)
+    assert w.idle(6.0)
+
+
+def test_a_second_rule_governs_next_to_the_first_and_keeps_the_accounting() -> None:
+    w = SlidingWindow(RateLimit(5, 2.0), 0.0)
+    for _ in range(3):
+        w.grant(0.0)
+        w.finish(0.1)
+    w.use(RateLimit(3, 1.0), 0.5)
+    assert len(w.rules) == 2
+    assert w.ready_at(0.5) == pytest.approx(1.1)  # the 3-per-1s rule is full until then
+    w.use(RateLimit(5, 2.0), 1.1)
+    assert w.ready_at(1.1) == pytest.approx(1.1)
+    for t in (1.1, 1.1):
+        w.grant(t)
+        w.finish(t)
+    # Five in (0.1, 2.1] now: the 5-per-2s rule still holds the next one back.
+    assert w.ready_at(1.2) == pytest.approx(2.1)
+
+
+def test_rules_are_forgotten_once_the_budget_is_quiet() -> None:
+    w = SlidingWindow(RateLimit(5, 2.0), 0.0)
+    w.grant(0.0)
+    w.finish(0.0)
+    w.use(RateLimit(1, 1.0), 0.5)
+    assert len(w.rules) == 2
+    w.use(RateLimit(1, 1.0), 3.0)
+    assert list(w.rules) == [RateLimit(1, 1.0)]
+
+
+def test_a_stricter_rule_with_more_slots_held_than_it_allows_waits_for_enough_to_cool() -> None:
+    w = SlidingWindow(RateLimit(5, 1.0), 0.0)
+    for t in (0.1, 0.2, 0.3, 0.4):
+        w.grant(0.0)
+        w.finish(t)
+    w.use(RateLimit(2, 1.0), 0.5)
+    # Four held, two allowed: three must cool before the next grant.
+    assert w.ready_at(0.5) == pytest.approx(1.3)
+
+
+def test_idle_only_when_nothing_is_in_flight_cooling_or_paused() -> None:
+    w = SlidingWindow(RateLimit(5, 1.0), 0.0)
+    w.grant(0.0)
+    assert not w.idle(0.0)
+    w.finish(0.2)
+    assert w.ready_at(0.3) == 0.3  # a free slot, but one still cooling
+    assert not w.idle(0.3)
+    assert w.idle(1.2)
+    w.pause(1.2)
+    w.pace_evenly()
+    assert not w.idle(2.0)
+    assert w.idle(2.2)  # paced, but quiet: forgetting it breaks no rule
+
+
+def test_abandoned_in_flight_slots_cool_from_the_abandonment() -> None:
+    w = SlidingWindow(RateLimit(1, 1.0), 0.0)
+    w.grant(0.0)
+    w.abandon(1, 4.0)
+    assert w.in_flight == 0
+    assert w.ready_at(4.0) == pytest.approx(5.0)
+
+
+# Regressions of issue 8 ---------------------------------------------------------------
+
+
+def test_waiters_cancelled_in_the_step_of_a_grant_leak_nothing() -> None:
+    """Issue 8, defect 1: a grant to a waiter cancelled in the same loop step."""
+
+    async def main() -> tuple[float, int, list[object]]:
+        limiter = MemoryLimiter(margin=0.0)
+        loop = asyncio.get_running_loop()
+        stray: list[object] = []
+        loop.set_exception_handler(lambda _loop, context: stray.append(context))
+        rule = RateLimit(1, 1.0)
+        async with limiter.slot(KEY, rule):
+            pass
+        doomed = asyncio.gather(*(limiter.slot(KEY, rule).__aenter__() for _ in range(2)))
+        # Armed before the limiter's timer for the same moment, so it runs first.
+        loop.call_at(1.0, doomed.cancel)
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        async with limiter.slot(KEY, rule):
+            granted = loop.time()
+        await asyncio.sleep(0)
+        budget = limiter.budget(KEY)
+        assert budget is not None
+        return granted, budget.in_flight, stray
+
+    granted, in_flight, stray = run(main())
+    assert stray == []
+    assert in_flight == 0
+    assert granted == pytest.approx(1.0)
+
+
+def test_a_second_event_loop_does_not_wait_for_the_first_ones_timer() -> None:
+    """Issue 8, defect 2: the timer of a closed loop must not stand in for a new one."""
+    limiter = MemoryLimiter(margin=0.0)
+    rule = RateLimit(1, 1.0)
+
+    async def first() -> None:
+        async with limiter.slot(KEY, rule):
+            pass
+        waiter = asyncio.create_task(limiter.slot(KEY, rule).__aenter__())
+        await asyncio.sleep(0.5)  # queued; the timer for t=1.0 is armed on this loop
+        waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiter
+
+    async def second() -> float:
+        async with limiter.slot(KEY, rule):
+            return asyncio.get_running_loop().time()
+
+    run(first())
+    # The new loop's clock starts where the old one stopped, as time.monotonic() would.
+    assert run(second(), start=0.5) == pytest.approx(1.0)  # cooling accounting kept
+
+
+def test_two_rules_for_one_key_share_one_budget_and_the_stricter_governs() -> None:
+    """Issue 8, defect 3: switching rules used to start a fresh budget every time."""
+
+    async def main() -> list[float]:
+        limiter = MemoryLimiter(margin=0.0)
+        loop = asyncio.get_running_loop()
+        grants: list[float] = []
+        rules = [RateLimit(5, 0.5), RateLimit(3, 0.5)]
+
+        async def one(i: int) -> None:
+            permit = limiter.slot(KEY, rules[i % 2])
+            async with permit:
+                grants.append(loop.time())
+                await asyncio.sleep(0.01)
+                permit.finish(Outcome.ACCEPTED)
+
+        await asyncio.gather(*(one(i) for i in range(20)))
+        return grants
+
+    grants = run(main())
+    assert len(grants) == 20
+    assert _max_in_window(grants, 0.5) <= 3
+
+
+def test_eviction_keeps_a_budget_that_is_still_cooling() -> None:
+    """Issue 8, defect 4: eviction under max_idle forgot slots still cooling."""
+
+    async def main() -> list[float]:
+        limiter = MemoryLimiter(margin=0.0, max_idle=2)
+        loop = asyncio.get_running_loop()
+        grants = await _fan_out(limiter, 3, rtt=0.1)
+        await asyncio.sleep(0.4)
+        for user in ("a", "b", "c"):  # new budgets push the registry over max_idle
+            async with limiter.slot(LimitKey(user, "/x"), RULE):
+                pass
+        await asyncio.sleep(0.1)
+        start = loop.time()
+        later = await _fan_out(limiter, 5, rtt=0.1)
+        return [*grants, start, *later]
+
+    everything = run(main())
+    grants = [*everything[:3], *everything[4:]]
+    assert everything[3] == pytest.approx(0.6)
+    assert _max_in_window(grants, RULE.window) <= RULE.requests
+
+
+def test_a_paced_budget_is_evicted_once_quiet() -> None:
+    async def main() -> bool:
+        limiter = MemoryLimiter(margin=0.0, max_idle=1)
+        permit = limiter.slot(KEY, RULE)
+        async with permit:
+            permit.finish(Outcome.THROTTLED)
+        await asyncio.sleep(RULE.window * 2)
+        async with limiter.slot(LimitKey("other", "/x"), RULE):
+            pass
+        return KEY in limiter._buckets
+
+    assert run(main()) is False
+
+
+def test_a_request_left_in_flight_is_held_until_grant_plus_lifetime_plus_window() -> None:
+    """Issue 8, defect 8: it may still reach the server until its own deadline."""
+
+    async def main(cancel_at: float) -> float:
+        limiter = MemoryLimiter(margin=0.0)
+        loop = asyncio.get_running_loop()
+        rule = RateLimit(1, 1.0)
+
+        async def hung() -> None:
+            async with limiter.slot(KEY, rule, lifetime=5.0):
+                await asyncio.sleep(100)
+
+        task = asyncio.create_task(hung())
+        await asyncio.sleep(cancel_at)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with limiter.slot(KEY, rule):
+            return loop.time()
+
+    assert run(main(3.0)) == pytest.approx(6.0)  # 0 + 5 s lifetime + 1 s window
+    assert run(main(8.0)) == pytest.approx(9.0)  # past its lifetime: from the cancellation
+
+
+def test_a_permit_finished_explicitly_cools_from_its_end_whatever_the_lifetime() -> None:
+    async def main() -> float:
+        limiter = MemoryLimiter(margin=0.0)
+        loop = asyncio.get_running_loop()
+        rule = RateLimit(1, 1.0)
+        permit = limiter.slot(KEY, rule, lifetime=5.0)
+        async with permit:
+            await asyncio.sleep(0.2)
+            permit.finish(Outcome.UNKNOWN)
+        async with limiter.slot(KEY, rule):
+            return loop.time()
+
+    assert run(main()) == pytest.approx(1.2)
+
+
+_TWO_RUNS = """
+import asyncio
+from okx_async import OkxClient, RateLimit
+from okx_async.simulator import DEMO_CREDENTIALS, DEMO_UID, Simulator
+
+ENDPOINT = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount"
+RULES = {ENDPOINT: RateLimit(2, 0.3)}
+
+async def once(leave_queued):
+    async with Simulator(limit=2, window=0.3) as sim, OkxClient(
+        DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID, rate_limits=RULES
+    ) as okx:
+        if leave_queued:  # two go out, two wait for the limiter's timer, then give up
+            try:
+                async with asyncio.timeout(0.1):
+                    await okx.max_collateral_redeem_amounts(["BTC", "ETH", "SOL", "XRP"])
+            except TimeoutError:
+                pass
+            return 0
+        return len(await okx.max_collateral_redeem_amounts(["BTC", "ETH", "SOL"]))
+
+asyncio.run(once(True))
+print("second run:", asyncio.run(once(False)))
+"""
+
+
+def test_two_asyncio_runs_share_the_process_limiter_and_do_not_hang() -> None:
+    """Issue 8, defect 2, as a script would meet it: the process-wide limiter, two runs."""
+    done = subprocess.run(
+        [sys.executable, "-c", _TWO_RUNS], capture_output=True, text=True, timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "second run: 3" in done.stdout
+
+
+# The same storm on a real event loop ------------------------------------------------------
+
+
+async def test_a_storm_of_random_timeouts_on_a_real_loop_leaks_nothing() -> None:
+    """Tiny windows, random asyncio.timeout / TaskGroup / gather cancellations, real time."""
+    rng = random.Random(8)
+    loop = asyncio.get_running_loop()
+    stray: list[object] = []
+    loop.set_exception_handler(lambda _loop, context: stray.append(context))
+    limiter = MemoryLimiter(margin=0.0)
+    rules = [RateLimit(3, 0.01), RateLimit(2, 0.005)]
+    slots: dict[LimitKey, list[tuple[float, float, RateLimit]]] = {}
+    surprises: list[BaseException] = []
+
+    async def one(key: LimitKey, rule: RateLimit) -> None:
+        lifetime = rng.choice([None, 0.004])
+        outcome = rng.choice([*Outcome, None])
+        hold = rng.choice([0.0, 0.0005, 0.002])
+        permit = limiter.slot(key, rule, lifetime=lifetime)
+        try:
+            async with permit:
+                granted = loop.time()
+                try:
+                    if hold:
+                        await asyncio.sleep(hold)
+                    if outcome is not None:
+                        permit.finish(outcome)
+                finally:
+                    now = loop.time()
+                    left = outcome is None and lifetime is not None
+                    end = max(now, granted + lifetime) if left and lifetime else now
+                    slots.setdefault(key, []).append((granted, end, rule))
+        except Exception as exc:  # nothing but CancelledError may reach a caller
+            surprises.append(exc)
+            raise
+
+    started = time.monotonic()
+    storms = 0
+    while storms < 300 or (time.monotonic() - started < 1.0 and storms < 5000):
+        storms += 1
+        key = LimitKey(str(storms % 5), "/storm")
+        calls = [one(key, rng.choice(rules)) for _ in range(rng.randint(2, 10))]
+        await _storm(rng, calls)
+
+    for key, bucket in limiter._buckets.items():
+        assert bucket.window.in_flight == 0, key
+        assert bucket._held == 0, key
+        assert not [w for w in bucket._waiters if not w.done()], key
+        async with asyncio.timeout(1.0), limiter.slot(key, rules[0]):
+            pass  # every budget still grants
+    assert stray == []
+    assert surprises == []
+    for key, held in slots.items():
+        for granted, _end, rule in held:  # its own rule was in use when it was granted
+            busy = sum(1 for g, e, _ in held if g <= granted < e + rule.window)
+            assert busy <= rule.requests, (key, granted, rule)
+    loop.set_exception_handler(None)
+
+
+async def _storm(rng: random.Random, calls: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``calls`` together and cancel them in one of the ways callers do."""
+    how = rng.randrange(3)
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        if how == 0:  # each call under its own timeout
+            await asyncio.gather(*(_timed(c, rng.uniform(0, 0.02)) for c in calls))
+        elif how == 1:  # a TaskGroup under one timeout
+            async with asyncio.timeout(rng.uniform(0, 0.02)), asyncio.TaskGroup() as group:
+                for c in calls:
+                    group.create_task(c)
+        else:  # a gather cancelled at a random moment
+            together = asyncio.gather(*calls)
+            asyncio.get_running_loop().call_later(rng.uniform(0, 0.02), together.cancel)
+            await together
+
+
+async def _timed(call: Coroutine[Any, Any, None], seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await call

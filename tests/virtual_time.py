@@ -35,19 +35,23 @@ class _JumpingSelector(selectors.DefaultSelector):
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    """A selector loop whose ``time()`` is virtual and starts at 0."""
+    """A selector loop whose ``time()`` is virtual and starts at ``start`` (0 by default).
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    A second loop started where the first one stopped stands for a second
+    ``asyncio.run()`` in one process: the clock goes on, the loop is new.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
         super().__init__(_JumpingSelector(self))
 
     def time(self) -> float:
         return self.now
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+def run(coro: Coroutine[Any, Any, T], start: float = 0.0) -> T:
     """Run ``coro`` to completion on a fresh virtual-time loop."""
-    loop = VirtualTimeLoop()
+    loop = VirtualTimeLoop(start)
     try:
         return loop.run_until_complete(coro)
     finally:
