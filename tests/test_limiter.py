@@ -50,11 +50,12 @@ def test_slots_free_one_by_one_in_finish_order() -> None:
         w.finish(t)
     assert w.ready_at(1.0) == pytest.approx(2.1)
     assert w.grant(2.1) is False  # every sliding-window counter accepts one refill
-    assert w.grant(2.1) is True  # but some would refuse a second: it probes the server
+    assert w.ready_at(2.1) == pytest.approx(2.2)
+    assert w.grant(2.2) is True  # but some would refuse a second: it probes the server
     # The rest wait for the probe's answer, or an even pace if that comes first.
-    assert w.ready_at(2.1) == pytest.approx(2.1 + 2.0 / 5)
-    w.finish(2.15, probe=True, accepted=True, granted_at=2.1)
-    assert w.ready_at(2.15) == pytest.approx(2.2)  # answered: the next slot to cool
+    assert w.ready_at(2.2) == pytest.approx(2.2 + 2.0 / 5)
+    w.finish(2.25, probe=True, accepted=True, granted_at=2.2)
+    assert w.ready_at(2.25) == pytest.approx(2.3)  # answered: the next slot to cool
 
 
 def test_a_rejected_probe_leaves_bursts_unconfirmed() -> None:
