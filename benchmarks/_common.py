@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Final
 
 from okx_async.simulator import DEMO_CREDENTIALS
@@ -39,3 +40,57 @@ def redeem_arrivals(arrivals: list[ArrivalRecord]) -> list[ArrivalRecord]:
 def rejections(arrivals: list[ArrivalRecord]) -> int:
     """How many requests the server answered with 50011."""
     return sum(1 for a in arrivals if a.code == RATE_LIMITED)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A network path played by the simulator: delays before it counts a request, after."""
+
+    key: str
+    name: str
+    #: Seconds a request spends (uniform low..high) before the server counts it.
+    request: tuple[float, float] = (0.0, 0.0)
+    #: Seconds the answer spends after the server counted the request.
+    response: tuple[float, float] = (0.0, 0.0)
+
+    @property
+    def min_rtt(self) -> float:
+        """The least a request can take from sending to its answer on this path."""
+        return self.request[0] + self.response[0]
+
+
+LOOPBACK: Final = Link("loopback", "loopback")
+#: The link profiles of ``python -m benchmarks``; the first is the real loopback.
+LINKS: Final = {
+    link.key: link
+    for link in (
+        LOOPBACK,
+        Link("jitter40", "loopback + 0-40 ms", (0.0, 0.04)),
+        Link("wan50", "50 ms", (0.025, 0.025), (0.025, 0.025)),
+        Link("wan150", "140-180 ms", (0.06, 0.10), (0.08, 0.08)),
+        Link("slow", "answers 1.5 s late", (0.0, 0.0), (1.5, 1.5)),
+    )
+}
+
+
+def least_beside(
+    foreign: list[float], n: int, limit: int = LIMIT, window: float = WINDOW
+) -> float:
+    """When the ``n``-th of our requests can arrive at the earliest (from 0), beside
+    ``foreign`` arrivals, never more than ``limit`` of all in any window: greedy."""
+    ours: list[float] = []
+
+    def fits(t: float) -> bool:
+        times = sorted([*foreign, *ours, t])
+        return all(
+            sum(1 for u in times if s - window < u <= s) <= limit
+            for s in times if t <= s < t + window
+        )
+
+    while len(ours) < n:
+        last = ours[-1] if ours else 0.0
+        candidates = sorted(
+            {last} | {u + window + 1e-9 for u in [*foreign, *ours] if u + window > last}
+        )
+        ours.append(next(t for t in candidates if fits(t)))
+    return ours[-1]

@@ -56,12 +56,16 @@ class SimServer:
         window: float = 2.0,
         rate_limit: bool = True,
         request_latency: tuple[float, float] = (0.0, 0.0),
+        response_latency: tuple[float, float] = (0.0, 0.0),
+        algorithm: str = "sliding-log",
     ) -> None:
         self.options: dict[str, Any] = {
             "limit": limit,
             "window": window,
             "rate_limit": rate_limit,
             "request_latency": list(request_latency),
+            "response_latency": list(response_latency),
+            "algorithm": algorithm,
         }
         self.base_url = ""
         self._proc: subprocess.Popen[str] | None = None
@@ -124,9 +128,11 @@ class SimServer:
 async def _serve(options: dict[str, Any]) -> None:
     from okx_async.simulator import Simulator
 
-    latency = options.pop("request_latency", [0.0, 0.0])
+    up = options.pop("request_latency", [0.0, 0.0])
+    down = options.pop("response_latency", [0.0, 0.0])
     async with Simulator(
-        amounts=_any_amount, seed=1, request_latency=(latency[0], latency[1]), **options
+        amounts=_any_amount, seed=1, request_latency=(up[0], up[1]),
+        response_latency=(down[0], down[1]), **options,
     ) as sim:
         print(_READY + sim.base_url, flush=True)
         # Serve until the parent writes a line or goes away (EOF).

@@ -25,8 +25,11 @@ from okx_async.simulator import DEMO_UID, max_in_any_window
 from ._common import (
     CREDENTIALS,
     LIMIT,
+    LINKS,
+    LOOPBACK,
     REDEEM_PATH,
     WINDOW,
+    Link,
     currencies,
     least_time,
     redeem_arrivals,
@@ -61,6 +64,8 @@ class FanoutResult:
     max_wait_ms: float | None = None
     #: Arrival times relative to the start of the call, for the plot.
     arrivals: list[float] = field(default_factory=list, repr=False)
+    #: The link profile (:data:`LINKS`); ``least_s`` includes its least round trip.
+    link: str = LOOPBACK.key
 
     @property
     def efficiency(self) -> float | None:
@@ -80,6 +85,7 @@ def _result(
     start: float,
     successes: int,
     arrivals: list[ArrivalRecord],
+    link: Link = LOOPBACK,
     **extra: Any,
 ) -> FanoutResult:
     redeem = redeem_arrivals(arrivals)
@@ -88,7 +94,9 @@ def _result(
         mode=mode,
         n=n,
         wall_s=wall,
-        least_s=least_time(n),
+        # The last answer has to come back too: the issue's own least for a slow link.
+        least_s=least_time(n) + link.min_rtt,
+        link=link.key,
         successes=successes,
         rejections=rejections(arrivals),
         failures=n - successes,
@@ -103,7 +111,7 @@ def _result(
 def _progress(r: FanoutResult) -> None:
     eff = f"{r.efficiency:.3f}" if r.efficiency is not None else "-"
     print(
-        f"  fan-out {r.client:<10} {r.mode:<22} N={r.n:<4} {r.wall_s:7.2f} s  "
+        f"  fan-out {r.link:<9} {r.client:<10} {r.mode:<22} N={r.n:<4} {r.wall_s:7.2f} s  "
         f"efficiency {eff:>5}  50011: {r.rejections}",
         file=sys.stderr,
         flush=True,
@@ -115,6 +123,7 @@ async def okx_async_fanout(
     *,
     latency: tuple[float, float] = (0.0, 0.0),
     user_id: str | None = DEMO_UID,
+    link: Link = LOOPBACK,
 ) -> FanoutResult:
     """okx-async's ``max_collateral_redeem_amounts`` over ``n`` currencies.
 
@@ -123,7 +132,10 @@ async def okx_async_fanout(
     client without a configured user id makes.
     """
     ccys = currencies(n)
-    with SimServer(limit=LIMIT, window=WINDOW, request_latency=latency) as server:
+    up = latency if latency != (0.0, 0.0) else link.request
+    with SimServer(
+        limit=LIMIT, window=WINDOW, request_latency=up, response_latency=link.response
+    ) as server:
         limiter = RecordingLimiter(MemoryLimiter())
         async with OkxClient(
             CREDENTIALS, base_url=server.base_url, user_id=user_id, limiter=limiter
@@ -142,7 +154,7 @@ async def okx_async_fanout(
         mode += ", uid lookup"
     return _result(
         "okx-async", mode, n, wall=wall, start=start, successes=len(results), arrivals=arrivals,
-        round_trips=limiter.round_trips(REDEEM_PATH) if n <= LIMIT else None,
+        link=link, round_trips=limiter.round_trips(REDEEM_PATH) if n <= LIMIT else None,
         max_wait_ms=max(limiter.waits, default=0.0) * 1000,
     )
 
@@ -164,10 +176,12 @@ def ccxt_call(exchange: Any, ccy: str) -> Any:
     return exchange.private_get_finance_flexible_loan_max_collateral_redeem_amount({"ccy": ccy})
 
 
-async def ccxt_fanout(n: int) -> FanoutResult:
+async def ccxt_fanout(n: int, link: Link = LOOPBACK) -> FanoutResult:
     """ccxt's async okx, every currency gathered at once, its limiter on (the default)."""
     ccys = currencies(n)
-    with SimServer(limit=LIMIT, window=WINDOW) as server:
+    with SimServer(
+        limit=LIMIT, window=WINDOW, request_latency=link.request, response_latency=link.response
+    ) as server:
         exchange = _ccxt_exchange(server.base_url, rate_limit=True)
         try:
             start = time.monotonic()
@@ -181,7 +195,7 @@ async def ccxt_fanout(n: int) -> FanoutResult:
     successes = sum(1 for o in outcomes if not isinstance(o, BaseException))
     return _result(
         "ccxt", "gather, enableRateLimit", n,
-        wall=wall, start=start, successes=successes, arrivals=arrivals,
+        wall=wall, start=start, successes=successes, arrivals=arrivals, link=link,
     )
 
 
@@ -237,4 +251,15 @@ async def run_fanout(ns: list[int], *, latency_n: int | None) -> list[FanoutResu
         for threads in (None, PYTHON_OKX_THREADS):
             # A blocking client: keep it off the event loop's thread.
             results.append(await asyncio.to_thread(python_okx_fanout, n, threads))
+    return results
+
+
+async def run_links(ns: dict[str, list[int]]) -> list[FanoutResult]:
+    """okx-async and ccxt side by side on each link profile, at that profile's sizes."""
+    results: list[FanoutResult] = []
+    for key, sizes in ns.items():
+        link = LINKS[key]
+        for n in sizes:
+            results.append(await okx_async_fanout(n, link=link))
+            results.append(await ccxt_fanout(n, link))
     return results

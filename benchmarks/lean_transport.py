@@ -83,7 +83,11 @@ class LeanTransport:
     def __init__(self) -> None:
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
 
-    async def get(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
+        if method != "GET" or body:
+            raise NotImplementedError("this benchmark transport sends GETs only")
         parts = urlsplit(url)
         address = (parts.hostname or "", parts.port or 80)
         pool = self._idle.setdefault(address, [])

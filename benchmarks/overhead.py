@@ -33,12 +33,14 @@ from typing import Any, NamedTuple
 
 import aiohttp
 from okx import utils as okx_utils
+from yarl import URL
 
 from okx_async import MaxCollateralRedeemAmount, MemoryLimiter, OkxClient, RateLimit
 from okx_async._client import check_ccy
 from okx_async._decode import decode_one
 from okx_async._endpoints import MAX_COLLATERAL_REDEEM_AMOUNT
 from okx_async._signing import Signer, okx_timestamp
+from okx_async._transport import _SendOnce
 from okx_async.simulator import DEMO_UID
 
 from ._common import CREDENTIALS, REDEEM_PATH, currencies
@@ -168,6 +170,33 @@ async def _aiohttp_floor(base_url: str, total: int, concurrency: int) -> Sample:
         return await _sample_async(call, total, concurrency)
 
 
+async def _aiohttp_send_once(base_url: str, total: int, concurrency: int) -> Sample:
+    """The floor plus what okx-async's transport adds for correctness: the bytes sent
+    exactly as signed (``URL(encoded=True)``), no redirects, the per-request timeout,
+    and the middleware that refuses aiohttp's hidden resend."""
+    signer = Signer(CREDENTIALS.secret_key)
+    timeout = aiohttp.ClientTimeout(total=10.0, connect=5.0)
+
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+
+        async def call(ccy: str) -> bytes:
+            path = f"{REDEEM_PATH}?ccy={ccy}"
+            timestamp = okx_timestamp()
+            headers = {
+                "OK-ACCESS-KEY": CREDENTIALS.api_key,
+                "OK-ACCESS-PASSPHRASE": CREDENTIALS.passphrase,
+                "OK-ACCESS-TIMESTAMP": timestamp,
+                "OK-ACCESS-SIGN": signer.sign(timestamp, "GET", path),
+            }
+            async with session.get(
+                URL(base_url + path, encoded=True), headers=headers, timeout=timeout,
+                allow_redirects=False, middlewares=(_SendOnce(),),
+            ) as response:
+                return await response.read()
+
+        return await _sample_async(call, total, concurrency)
+
+
 async def _ccxt(base_url: str, total: int, concurrency: int) -> Sample:
     exchange = _ccxt_exchange(base_url, rate_limit=False)
     try:
@@ -221,6 +250,7 @@ async def _python_okx(base_url: str, total: int, concurrency: int) -> Sample:
 CLIENTS: dict[str, Callable[[str, int, int], Awaitable[Sample]]] = {
     "okx-async": _okx_async,
     "aiohttp floor": _aiohttp_floor,
+    "floor + send-once": _aiohttp_send_once,
     "ccxt": _ccxt,
     "python-okx": _python_okx,
 }

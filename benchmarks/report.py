@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ._common import LINKS, WINDOW
 from .fanout import FanoutResult
+from .foreign import ForeignResult
 from .overhead import CodecResult, LoadResult
 from .scale import ScaleResult
 from .soak import SoakResult
+from .tenants import TenantsResult
 
 #: The issue's targets.
 MIN_EFFICIENCY = 0.97
@@ -19,6 +22,13 @@ MAX_PEAK_MB = 100.0
 MAX_GROWTH_FACTOR = 2.0
 #: "No waiting" for N <= 5: a grant takes microseconds, so anything under 1 ms.
 NO_WAIT_MS = 1.0
+#: Issue 11's goals.
+SLOW_ANSWER = 1.5
+MAX_SLOW_RATIO = 1.15
+MAX_OVERHEAD_VS_FLOOR = 1.15
+MAX_TENANTS_VS_FLOOR = 2.0
+MAX_FOREIGN_REJECTIONS = 3
+MAX_FOREIGN_RATIO = 1.3
 
 
 @dataclass
@@ -142,10 +152,16 @@ def growth_per_ccy(results: list[ScaleResult]) -> float | None:
 
 
 def targets(
-    fanout: list[FanoutResult], load: list[LoadResult], scale: list[ScaleResult]
+    fanout: list[FanoutResult],
+    load: list[LoadResult],
+    scale: list[ScaleResult],
+    *,
+    links: list[FanoutResult] | None = None,
+    foreign: list[ForeignResult] | None = None,
+    tenants: list[TenantsResult] | None = None,
 ) -> list[Target]:
-    """Check the issue's targets against whatever this run measured."""
-    checks: list[Target] = []
+    """Check the issues' targets against whatever this run measured."""
+    checks: list[Target] = network_targets(links or [], load, foreign or [], tenants or [])
     batch = {r.n: r for r in fanout if r.client == "okx-async" and r.mode == "batch method"}
     for n in (31, 101):
         r = batch.get(n)
@@ -197,3 +213,111 @@ def targets_table(checks: list[Target]) -> str:
     verdict = {True: "met", False: "MISSED", None: "-"}
     return table(["target", "measured", "verdict"],
                  [[t.name, t.measured, verdict[t.met]] for t in checks])
+
+
+def links_table(results: list[FanoutResult]) -> str:
+    return table(
+        ["link", "client", "N", "wall s", "least s", "efficiency", "round trips", "results",
+         "50011", "max in 2 s"],
+        [
+            [LINKS[r.link].name, r.client, r.n, r.wall_s, r.least_s, r.efficiency,
+             r.round_trips, r.successes, r.rejections, r.max_per_window]
+            for r in results
+        ],
+    )
+
+
+def foreign_table(results: list[ForeignResult]) -> str:
+    return table(
+        ["client", "N", "wall s", "least s", "vs least", "results", "50011 (ours)",
+         "theirs refused"],
+        [
+            [r.client, r.n, r.wall_s, r.least_s, f"{r.ratio:.2f}x", r.successes, r.rejections,
+             f"{r.foreign_refused}/{r.foreign_sent}"]
+            for r in results
+        ],
+    )
+
+
+def tenants_table(results: list[TenantsResult]) -> str:
+    floor = next((r for r in results if r.client == "aiohttp floor"), None)
+    return table(
+        ["client", "users x queries", "wall s", "CPU µs/req", "vs floor", "rounds µs",
+         "peak tasks", "RSS growth MB", "failed"],
+        [
+            [r.client, f"{r.users} x {r.per_user}", r.wall_s, round(r.cpu_us),
+             f"{r.cpu_us / floor.cpu_us:.2f}x" if floor else None,
+             " / ".join(f"{v:.0f}" for v in r.cpu_us_rounds), r.peak_tasks,
+             r.peak_rss_growth_mb, r.failures]
+            for r in results
+        ],
+    )
+
+
+def network_targets(
+    links: list[FanoutResult],
+    load: list[LoadResult],
+    foreign: list[ForeignResult],
+    tenants: list[TenantsResult],
+) -> list[Target]:
+    """Issue 11's goals, for whatever this run measured."""
+    checks: list[Target] = []
+    ours = {(r.link, r.n): r for r in links if r.client == "okx-async"}
+    ccxt = {(r.link, r.n): r for r in links if r.client == "ccxt"}
+    for key, n in (("wan150", 31), ("jitter40", 31), ("jitter40", 101)):
+        r = ours.get((key, n))
+        if r is None or r.efficiency is None:
+            continue
+        them = ccxt.get((key, n))
+        beside = f"; ccxt {them.efficiency:.3f}" if them and them.efficiency else ""
+        checks.append(Target(
+            f"{LINKS[key].name}, N={n}: efficiency >= {MIN_EFFICIENCY}, no 50011",
+            f"{r.efficiency:.3f}, {r.rejections} rejections{beside}",
+            r.efficiency >= MIN_EFFICIENCY and r.rejections == 0,
+        ))
+    slow = ours.get(("slow", 20))
+    if slow is not None:
+        goal = MAX_SLOW_RATIO * (3 * WINDOW + SLOW_ANSWER)
+        checks.append(Target(
+            f"answers 1.5 s late, N=20: <= {MAX_SLOW_RATIO} x (3 windows + 1.5 s) = {goal:.3f} s",
+            f"{slow.wall_s:.2f} s, {slow.rejections} rejections",
+            slow.wall_s <= goal and slow.rejections == 0,
+        ))
+    for key in ("wan50", "wan150", "slow"):
+        r = ours.get((key, 5))
+        if r is not None:
+            # One round trip: well under two of the link's least round trips.
+            rtt = LINKS[key].min_rtt
+            checks.append(Target(
+                f"{LINKS[key].name}, N=5: one round trip",
+                f"{r.wall_s * 1000:.0f} ms, least round trip {rtt * 1000:.0f} ms",
+                r.wall_s < 1.5 * rtt + 0.05,
+            ))
+    base = next((r for r in load if r.client == "okx-async" and r.concurrency == 50), None)
+    floor = next((r for r in load if r.client == "aiohttp floor" and r.concurrency == 50), None)
+    if base and floor:
+        ratio = base.cpu_us / floor.cpu_us
+        checks.append(Target(
+            f"no limit, concurrency 50: CPU/request <= {MAX_OVERHEAD_VS_FLOOR}x aiohttp floor",
+            f"{base.cpu_us:.0f} vs {floor.cpu_us:.0f} µs = {ratio:.2f}x",
+            ratio <= MAX_OVERHEAD_VS_FLOOR,
+        ))
+    mine = next((r for r in tenants if r.client == "okx-async"), None)
+    bare = next((r for r in tenants if r.client == "aiohttp floor"), None)
+    if mine and bare:
+        ratio = mine.cpu_us / bare.cpu_us
+        checks.append(Target(
+            f"{mine.users} users x {mine.per_user}: CPU/request <= {MAX_TENANTS_VS_FLOOR}x "
+            "aiohttp floor",
+            f"{mine.cpu_us:.0f} vs {bare.cpu_us:.0f} µs = {ratio:.2f}x",
+            ratio <= MAX_TENANTS_VS_FLOOR,
+        ))
+    f = next((r for r in foreign if r.client == "okx-async"), None)
+    if f is not None:
+        checks.append(Target(
+            f"foreign sender 1 per 1.5 s: <= {MAX_FOREIGN_REJECTIONS} rejections, "
+            f"<= {MAX_FOREIGN_RATIO}x least",
+            f"{f.rejections} rejections, {f.ratio:.2f}x ({f.wall_s:.1f} vs {f.least_s:.1f} s)",
+            f.rejections <= MAX_FOREIGN_REJECTIONS and f.ratio <= MAX_FOREIGN_RATIO,
+        ))
+    return checks

@@ -2,11 +2,14 @@
 
 Usage::
 
-    python -m benchmarks            # full: a few minutes (N = 5, 31, 101; 10,000 at scale)
-    python -m benchmarks --quick    # under a minute: smaller N, fewer requests
+    python -m benchmarks            # full: about 8 minutes on 2 cores
+    python -m benchmarks --quick    # smaller N, fewer requests: about 1.5 minutes
     python -m benchmarks --soak     # only the 400 s soak (1,000 queries, 20 tasks)
-    python -m benchmarks --only overhead --only codec
+    python -m benchmarks --only links --only foreign
+    python -m benchmarks --publish  # also update benchmarks/results/latest.json and docs/img
 
+Results go to ``benchmarks/results/local/`` (ignored by git) unless ``--output DIR``
+says otherwise; only ``--publish`` touches the tracked results and plot.
 Benchmarks measure and report; they never fail on a missed target (that is what the
 "targets" table is for). The exit status is non-zero only if a benchmark crashed.
 """
@@ -26,17 +29,16 @@ from typing import Any
 if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import report
-from benchmarks._machine import describe, machine_info
-from benchmarks._server import ROOT
-from benchmarks.fanout import FanoutResult, run_fanout
-from benchmarks.overhead import CodecResult, LoadResult, run_codec, run_load
-from benchmarks.plot import plot_requests_over_time
-from benchmarks.scale import ScaleResult, run_scale
-from benchmarks.soak import SoakResult, run_soak
-
-SECTIONS = ("fanout", "overhead", "codec", "scale")
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("fanout", "links", "foreign", "tenants", "overhead", "codec", "scale")
 RESULTS = ROOT / "benchmarks" / "results"
+#: Where a run writes unless told otherwise: ignored by git.
+LOCAL = RESULTS / "local"
+PUBLISHED_PLOT = ROOT / "docs" / "img" / "requests-over-time.png"
+MISSING_EXTRA = (
+    "the benchmarks need the bench extra ({missing} is missing): "
+    "pip install -e '.[bench]'"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,11 @@ class Plan:
     """How big each benchmark is in one mode."""
 
     fanout_ns: list[int]
-    latency_n: int | None
+    #: Link profile -> sizes, each run by okx-async and ccxt.
+    link_ns: dict[str, list[int]]
+    foreign_n: int
+    #: Users, queries per user, rounds.
+    tenants: tuple[int, int, int]
     load_requests: int
     load_rounds: int
     codec_iterations: int
@@ -52,32 +58,57 @@ class Plan:
     plot_n: int
 
 
-FULL = Plan([5, 31, 101], 31, 2000, 5, 20_000, [1000, 10_000], 31)
-QUICK = Plan([5, 16], None, 300, 1, 2000, [500, 2000], 16)
+FULL = Plan(
+    [5, 31, 101],
+    {"jitter40": [31, 101], "wan50": [5, 31], "wan150": [5, 31], "slow": [5, 20]},
+    30, (1000, 10, 3), 2000, 5, 20_000, [1000, 10_000], 31,
+)
+QUICK = Plan(
+    [5, 16], {"wan150": [16], "slow": [10]}, 15, (200, 10, 1), 300, 1, 2000, [500, 2000], 16
+)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description="okx-async benchmarks against ccxt and python-okx"
     )
-    parser.add_argument("--quick", action="store_true", help="smaller sizes; under a minute")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes; about 1.5 minutes")
     parser.add_argument("--soak", action="store_true",
                         help="run only the soak benchmark (about 400 s at the default size)")
     parser.add_argument("--soak-requests", type=int, default=1000, metavar="N")
     parser.add_argument("--soak-tasks", type=int, default=20, metavar="T")
     parser.add_argument("--only", action="append", choices=SECTIONS,
                         help="run only this section (repeatable)")
-    parser.add_argument("--json", type=Path, help="where to write results (default: "
-                        "benchmarks/results/latest.json, or soak.json with --soak)")
-    parser.add_argument("--plot", type=Path, help="where to draw the plot (default: "
-                        "docs/img/requests-over-time.png; a results/ file with --quick)")
+    parser.add_argument("--output", type=Path, default=LOCAL, metavar="DIR",
+                        help="directory for results.json (soak.json) and the plot "
+                        "(default: benchmarks/results/local, ignored by git)")
+    parser.add_argument("--publish", action="store_true",
+                        help="write the tracked benchmarks/results/latest.json (soak.json) "
+                        "and docs/img/requests-over-time.png instead")
+    parser.add_argument("--json", type=Path, help="write the results to exactly this file")
+    parser.add_argument("--plot", type=Path, help="draw the plot to exactly this file")
     return parser.parse_args(argv)
+
+
+def _json_path(args: argparse.Namespace, name: str) -> Path:
+    if args.json:
+        return Path(args.json)
+    if args.publish:
+        return RESULTS / ("soak.json" if name == "soak" else "latest.json")
+    return Path(args.output) / f"{name}.json"
+
+
+def _plot_path(args: argparse.Namespace) -> Path:
+    if args.plot:
+        return Path(args.plot)
+    return PUBLISHED_PLOT if args.publish else Path(args.output) / "requests-over-time.png"
 
 
 def _record(obj: Any) -> dict[str, Any]:
     """A result as JSON: its fields plus the derived numbers the tables show."""
     data = dataclasses.asdict(obj)
-    for name in ("efficiency", "rps", "cpu_us", "growth"):
+    for name in ("efficiency", "rps", "cpu_us", "growth", "ratio", "requests"):
         if hasattr(obj, name):
             data[name] = getattr(obj, name)
     return data
@@ -89,26 +120,40 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     print(f"\nResults written to {path}")
 
 
-def _plot(fanout: list[FanoutResult], n: int, path: Path) -> None:
-    runs = [
-        next((r for r in fanout if r.client == client and r.n == n and r.mode == mode), None)
-        for client, mode in (("okx-async", "batch method"), ("ccxt", "gather, enableRateLimit"))
-    ]
-    present = [r for r in runs if r is not None]
-    if len(present) == len(runs):
-        print(plot_requests_over_time(present, path))
-
-
 def _soak(args: argparse.Namespace, header: dict[str, Any]) -> int:
-    result: SoakResult = asyncio.run(run_soak(args.soak_requests, args.soak_tasks))
+    from benchmarks import report
+    from benchmarks.soak import run_soak
+
+    result = asyncio.run(run_soak(args.soak_requests, args.soak_tasks))
     print("\n## Soak at the real rule (5 per 2 s)\n")
     print(report.soak_table(result))
-    _write_json(args.json or RESULTS / "soak.json", {**header, "soak": _record(result)})
+    _write_json(_json_path(args, "soak"), {**header, "soak": _record(result)})
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    try:
+        return _run(args)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("ccxt", "okx", "psutil", "matplotlib",
+                                                   "redis"):
+            print(MISSING_EXTRA.format(missing=exc.name), file=sys.stderr)
+            return 2
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported here, after the arguments: --help works without the bench extra.
+    from benchmarks import report
+    from benchmarks._machine import describe, machine_info
+    from benchmarks.fanout import FanoutResult, run_fanout, run_links
+    from benchmarks.foreign import ForeignResult, run_foreign
+    from benchmarks.overhead import CodecResult, LoadResult, run_codec, run_load
+    from benchmarks.plot import plot_link_panels
+    from benchmarks.scale import ScaleResult, run_scale
+    from benchmarks.tenants import TenantsResult, run_tenants
+
     plan = QUICK if args.quick else FULL
     info = machine_info()
     print(describe(info), flush=True)
@@ -123,22 +168,37 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     print("\nRunning (each line is one case):", file=sys.stderr, flush=True)
     fanout: list[FanoutResult] = []
+    links: list[FanoutResult] = []
+    foreign: list[ForeignResult] = []
+    tenants: list[TenantsResult] = []
     load: list[LoadResult] = []
     codec: list[CodecResult] = []
     scale: list[ScaleResult] = []
     if "fanout" in sections:
-        fanout = asyncio.run(run_fanout(plan.fanout_ns, latency_n=plan.latency_n))
+        fanout = asyncio.run(run_fanout(plan.fanout_ns, latency_n=None))
+    if "links" in sections:
+        links = asyncio.run(run_links(plan.link_ns))
+    if "foreign" in sections:
+        foreign = asyncio.run(run_foreign(plan.foreign_n))
+    if "tenants" in sections:
+        tenants = asyncio.run(run_tenants(*plan.tenants))
     if "overhead" in sections:
         load = asyncio.run(run_load(plan.load_requests, plan.load_rounds))
     if "codec" in sections:
         codec = run_codec(plan.codec_iterations)
     if "scale" in sections:
         scale = run_scale(plan.scale_ns)
-    checks = report.targets(fanout, load, scale)
+    checks = report.targets(fanout, load, scale, links=links, foreign=foreign, tenants=tenants)
     duration = time.monotonic() - began
 
     tables = {
         "Fan-out at the real rule (5 per 2 s)": fanout and report.fanout_table(fanout),
+        "Link profiles (okx-async and ccxt, 5 per 2 s; least includes the least round trip)":
+            links and report.links_table(links),
+        "Foreign traffic (another program on the user, 1 per 1.5 s)":
+            foreign and report.foreign_table(foreign),
+        "Many tenants in one process (server unlimited, in another process)":
+            tenants and report.tenants_table(tenants),
         "Client overhead (simulator unlimited, in another process)":
             load and report.load_table(load),
         "Signing + decoding per request, no network": codec and report.codec_table(codec),
@@ -150,19 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n## Targets\n\n{report.targets_table(checks)}")
     print(f"\nTook {duration:.0f} s.")
 
-    _write_json(args.json or RESULTS / "latest.json", {
+    _write_json(_json_path(args, "results"), {
         **header,
         "duration_s": duration,
         "fanout": [_record(r) for r in fanout],
+        "links": [_record(r) for r in links],
+        "foreign": [_record(r) for r in foreign],
+        "tenants": [_record(r) for r in tenants],
         "overhead": [_record(r) for r in load],
         "codec": [_record(r) for r in codec],
         "scale": [_record(r) for r in scale],
         "targets": [dataclasses.asdict(t) for t in checks],
     })
-    if fanout:
-        default_plot = (RESULTS / "requests-over-time-quick.png" if args.quick
-                        else ROOT / "docs" / "img" / "requests-over-time.png")
-        _plot(fanout, plan.plot_n, args.plot or default_plot)
+    if fanout or links:
+        print(plot_link_panels(fanout, links, plan.plot_n, _plot_path(args)))
     return 0
 
 

@@ -18,6 +18,7 @@ from ._errors import (
     OkxBatchError,
     OkxClientClosedError,
     OkxConfigError,
+    OkxConnectError,
     OkxError,
     OkxLimiterUnavailable,
     OkxParameterError,
@@ -26,9 +27,22 @@ from ._errors import (
     OkxServerBusyError,
     OkxTimeoutError,
     OkxTransportError,
+    OkxUnknownOutcomeError,
+    SentRequest,
 )
+from ._family import FlexibleLoanMethods
 from ._limiter import Limiter, LimitKey, MemoryLimiter, Outcome, Permit, default_limiter
-from ._models import MaxCollateralRedeemAmount
+from ._models import (
+    BorrowCurrency,
+    CollateralAsset,
+    CurrencyAmount,
+    InterestAccrued,
+    LoanHistoryEntry,
+    LoanInfo,
+    MaxCollateralRedeemAmount,
+    MaxLoan,
+    RiskWarning,
+)
 from ._retry import RetryPolicy
 from ._transport import Timeouts
 from ._window import RateLimit, SlidingWindow
@@ -37,10 +51,18 @@ if TYPE_CHECKING:
     from ._redis import RedisLimiter
 
 __all__ = [
+    "BorrowCurrency",
+    "CollateralAsset",
     "Credentials",
+    "CurrencyAmount",
+    "FlexibleLoanMethods",
+    "InterestAccrued",
     "LimitKey",
     "Limiter",
+    "LoanHistoryEntry",
+    "LoanInfo",
     "MaxCollateralRedeemAmount",
+    "MaxLoan",
     "MemoryLimiter",
     "OkxAPIError",
     "OkxAuthError",
@@ -48,6 +70,7 @@ __all__ = [
     "OkxClient",
     "OkxClientClosedError",
     "OkxConfigError",
+    "OkxConnectError",
     "OkxError",
     "OkxLimiterUnavailable",
     "OkxParameterError",
@@ -56,12 +79,15 @@ __all__ = [
     "OkxServerBusyError",
     "OkxTimeoutError",
     "OkxTransportError",
+    "OkxUnknownOutcomeError",
     "Outcome",
     "Permit",
     "RateLimit",
     "RedisLimiter",
     "Region",
     "RetryPolicy",
+    "RiskWarning",
+    "SentRequest",
     "SlidingWindow",
     "Timeouts",
     "default_limiter",

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from . import _cli_loan
 from ._client import OkxClient, Region, check_ccy
 from ._credentials import Credentials
 from ._errors import OkxBatchError, OkxConfigError, OkxError, OkxLimiterUnavailable
@@ -42,28 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Query the maximum collateral redeem amount of each currency. Reads "
         "OKX_API_KEY, OKX_SECRET_KEY and OKX_PASSPHRASE unless --simulator is given.",
     )
-    redeem.add_argument("ccys", nargs="+", metavar="CCY", help="currency codes, e.g. USDT BTC")
-    redeem.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    redeem.add_argument("--demo", action="store_true", help="use OKX demo trading")
+    redeem.add_argument("ccys", nargs="*", metavar="CCY", help="currency codes, e.g. USDT BTC")
     redeem.add_argument(
-        "--simulator", action="store_true",
-        help="query the bundled local OKX simulator with its fake demo keys (no OKX account)",
+        "--all", action="store_true", help="every currency of your collateral (collateral-assets)"
     )
-    host = redeem.add_mutually_exclusive_group()
-    host.add_argument(
-        "--region", choices=[r.name.lower() for r in Region], default="global",
-        help="OKX host: global (www.okx.com), eea or us",
-    )
-    host.add_argument("--base-url", help="any other OKX-compatible base URL")
-    redeem.add_argument("--user-id", help="your OKX user id (saves one request)")
-    redeem.add_argument(
-        "--redis-url", help="share the rate limit with other processes through this Redis"
-    )
-    redeem.add_argument(
-        "--redis-fallback", choices=["raise", "memory"], default="raise",
-        help="when Redis cannot be reached: refuse (raise, the default) or limit this "
-        "process alone (memory) until it is back",
-    )
+    _add_connection_options(redeem)
+    _cli_loan.add_commands(commands, _add_connection_options)
 
     sim = commands.add_parser(
         "simulator", help="run the bundled OKX simulator",
@@ -84,14 +69,44 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    """Where to send requests, with which keys, and how to print: shared by every query."""
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--demo", action="store_true", help="use OKX demo trading")
+    parser.add_argument(
+        "--simulator", action="store_true",
+        help="query the bundled local OKX simulator with its fake demo keys (no OKX account)",
+    )
+    host = parser.add_mutually_exclusive_group()
+    host.add_argument(
+        "--region", choices=[r.name.lower() for r in Region], default="global",
+        help="OKX host: global (www.okx.com), eea or us",
+    )
+    host.add_argument("--base-url", help="any other OKX-compatible base URL")
+    parser.add_argument("--user-id", help="your OKX user id (saves one request)")
+    parser.add_argument(
+        "--redis-url", help="share the rate limit with other processes through this Redis"
+    )
+    parser.add_argument(
+        "--redis-fallback", choices=["raise", "memory"], default="raise",
+        help="when Redis cannot be reached: refuse (raise, the default) or limit this "
+        "process alone (memory) until it is back",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``okx-async`` command."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "max-redeem" and bool(args.ccys) == args.all:
+        parser.error("max-redeem takes currency codes or --all (one of the two)")
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "simulator":
             return _run_simulator(args)
+        if args.command in _cli_loan.COMMANDS:
+            return asyncio.run(_loan(args))
         return asyncio.run(_max_redeem(args))
     except KeyboardInterrupt:
         return 130
@@ -126,8 +141,10 @@ async def _target(
     if credentials is not None:
         yield credentials, args.base_url or Region[args.region.upper()].value
         return
-    from .simulator import DEMO_CREDENTIALS, Simulator
+    from .simulator import DEMO_CREDENTIALS, TRADE_CREDENTIALS, Simulator
 
+    # The simulator's first demo key is read-only, as a monitoring key should be.
+    keys = TRADE_CREDENTIALS if args.command == _cli_loan.WRITE else DEMO_CREDENTIALS
     async with Simulator() as sim:
         # One sentence per line, so an 80-column terminal never breaks one in two.
         Console(stderr=True).print(
@@ -135,7 +152,7 @@ async def _target(
             "The amounts are simulated, not from OKX.",
             style="dim", highlight=False, soft_wrap=True, markup=False,
         )
-        yield DEMO_CREDENTIALS, sim.base_url
+        yield keys, sim.base_url
 
 
 async def _limiter(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> Limiter | None:
@@ -176,19 +193,45 @@ async def _check_redis(url: str) -> None:
         await client.aclose()
 
 
+@contextlib.asynccontextmanager
+async def _client(args: argparse.Namespace) -> AsyncIterator[OkxClient]:
+    """A client for the target, with the Redis limiter if asked; all closed on the way out."""
+    keys = None if args.simulator else Credentials.from_env()
+    async with contextlib.AsyncExitStack() as stack:
+        limiter = await _limiter(args, stack)
+        credentials, base_url = await stack.enter_async_context(_target(args, keys))
+        yield await stack.enter_async_context(OkxClient(
+            credentials, base_url=base_url, demo=args.demo, user_id=args.user_id,
+            limiter=limiter,
+        ))
+
+
+async def _loan(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    try:
+        # The write's arguments are checked, and confirmed, before anything is used.
+        if args.command == _cli_loan.WRITE and not _cli_loan.confirm_write(args, err):
+            return 1
+        async with _client(args) as client:
+            return await _cli_loan.run(args, client)
+    except OkxConfigError as exc:
+        _print_error(
+            err, str(exc), f"Or try the bundled simulator: okx-async {args.command} --simulator"
+        )
+        return 2
+    except (ValueError, TypeError, ImportError, OkxError) as exc:
+        _print_error(err, str(exc))
+        return 2
+
+
 async def _max_redeem(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     try:
         # Everything the user typed is checked before a simulator, Redis or OKX is used.
         ccys = list(dict.fromkeys(check_ccy(ccy) for ccy in args.ccys))
-        keys = None if args.simulator else Credentials.from_env()
-        async with contextlib.AsyncExitStack() as stack:
-            limiter = await _limiter(args, stack)
-            credentials, base_url = await stack.enter_async_context(_target(args, keys))
-            client = await stack.enter_async_context(OkxClient(
-                credentials, base_url=base_url, demo=args.demo, user_id=args.user_id,
-                limiter=limiter,
-            ))
+        async with _client(args) as client:
+            if args.all:
+                ccys = [asset.ccy for asset in await client.collateral_assets()]
             results, errors = await _query(client, ccys, err)
     except OkxConfigError as exc:
         _print_error(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from types import TracebackType
 from typing import TypeVar
@@ -15,22 +14,27 @@ from urllib.parse import quote, urlencode, urlsplit
 import aiohttp
 
 from ._credentials import Credentials
-from ._decode import decode_one
-from ._endpoints import ACCOUNT_CONFIG, MAX_COLLATERAL_REDEEM_AMOUNT, PUBLIC_TIME, Endpoint
+from ._decode import decode_envelope
+from ._endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint
 from ._errors import (
     RATE_LIMITED,
     TIMESTAMP_EXPIRED,
     OkxAPIError,
     OkxBatchError,
     OkxClientClosedError,
+    OkxConnectError,
     OkxError,
     OkxParameterError,
     OkxTimeoutError,
+    OkxUnknownOutcomeError,
+    SentRequest,
+    may_have_executed,
 )
+from ._family import FlexibleLoanMethods
 from ._limiter import Limiter, LimitKey, Outcome, Permit, default_limiter
-from ._models import MaxCollateralRedeemAmount
+from ._params import check_ccy, wire_params
 from ._retry import RetryPolicy
-from ._signing import Signer, okx_timestamp
+from ._signing import Signer, json_body, okx_timestamp
 from ._transport import AiohttpTransport, Timeouts, Transport
 from ._window import DEFAULT_MARGIN, RateLimit
 
@@ -38,10 +42,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Letters and digits, optionally joined by '.', '-' or '_' (as in "USDC.E"); no spaces,
-# no URL syntax, so a code can go into the query unescaped and be signed as sent.
-_CCY = re.compile(r"[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*")
-_MAX_CCY_LEN = 32
+__all__ = ["OkxClient", "Region", "check_ccy", "limit_outcome"]
 
 #: uids already looked up, by (base url, API key, demo): one lookup per key per process.
 _known_uids: dict[tuple[str, str, bool], str] = {}
@@ -63,17 +64,6 @@ class Region(StrEnum):
     GLOBAL = "https://www.okx.com"
     EEA = "https://eea.okx.com"
     US = "https://us.okx.com"
-
-
-def check_ccy(ccy: object) -> str:
-    """Return ``ccy`` if it is a plausible OKX currency code; raise before any request."""
-    if not isinstance(ccy, str):
-        raise TypeError(f"ccy must be a str, not {type(ccy).__name__}")
-    if not ccy:
-        raise ValueError("ccy must not be empty")
-    if len(ccy) > _MAX_CCY_LEN or not _CCY.fullmatch(ccy):
-        raise ValueError(f"ccy {ccy!r:.40} is not an OKX currency code")
-    return ccy
 
 
 def limit_outcome(exc: OkxError) -> Outcome:
@@ -109,7 +99,7 @@ class _Queued:
         await self._permit.__aexit__(exc_type, exc, tb)
 
 
-class OkxClient:
+class OkxClient(FlexibleLoanMethods):
     """Async client for OKX v5 with a built-in per-user-id rate limiter.
 
     Example::
@@ -117,6 +107,10 @@ class OkxClient:
         async with OkxClient(Credentials.from_env()) as okx:
             one = await okx.max_collateral_redeem_amount("USDT")
             many = await okx.max_collateral_redeem_amounts(["USDT", "BTC", "ETH"])
+            everything = await okx.max_collateral_redeem_amounts()  # all my collateral
+            info = await okx.loan_info()
+
+    The Flexible Loan methods are listed on :class:`FlexibleLoanMethods`.
 
     Clients share the process-wide limiter unless given one, so several clients whose
     keys belong to one user share that user's budget. ``user_id`` saves one request:
@@ -220,33 +214,7 @@ class OkxClient:
         """The OKX user id the budgets are counted by, once known."""
         return self._user_id
 
-    # Public endpoints -------------------------------------------------------------
-
-    async def max_collateral_redeem_amount(self, ccy: str) -> MaxCollateralRedeemAmount:
-        """How much of collateral ``ccy`` can be redeemed now (Flexible Loan)."""
-        return await self._request(MAX_COLLATERAL_REDEEM_AMOUNT, ccy=check_ccy(ccy))
-
-    async def max_collateral_redeem_amounts(
-        self,
-        ccys: Iterable[str],
-        *,
-        on_result: Callable[[str, MaxCollateralRedeemAmount | Exception], None] | None = None,
-    ) -> dict[str, MaxCollateralRedeemAmount]:
-        """Query many currencies at once; the limiter queues them within the rule.
-
-        Keys come back in the caller's order, each currency queried once. If any
-        fails, :class:`OkxBatchError` carries every success in ``.results`` and every
-        failure in ``.errors``.
-
-        ``on_result(ccy, result_or_error)`` is called as each currency completes. An
-        exception it raises stops nothing: the fan-out runs to the end, the result
-        stays in the outcome, and the exception is raised then, in
-        :class:`OkxBatchError` ``.callback_errors`` (with every result in ``.results``).
-        """
-        if isinstance(ccys, (str, bytes)):
-            raise TypeError("ccys must be an iterable of currency codes, not a single string")
-        unique = list(dict.fromkeys(check_ccy(ccy) for ccy in ccys))
-        return await self._fan_out(self.max_collateral_redeem_amount, unique, on_result)
+    # Public endpoints: the Flexible Loan family is in _family.py ----------------------
 
     async def sync_clock(self) -> float:
         """Measure the local clock's offset from OKX's and sign with OKX's time from now on."""
@@ -261,7 +229,7 @@ class OkxClient:
 
     async def _measure_clock(self) -> float:
         sent = time.time()
-        server = await self._request(PUBLIC_TIME)
+        server = await self._call(PUBLIC_TIME)
         received = time.time()
         self._clock_offset = server.ts_ms / 1000 - (sent + received) / 2
         self._clock_syncs += 1
@@ -356,27 +324,36 @@ class OkxClient:
         self._user_id = uid
         return uid
 
-    async def _request(self, endpoint: Endpoint[T], **params: str) -> T:
+    async def _call(self, endpoint: Endpoint[T], **args: object) -> T:
+        """Check the arguments, then send: a GET's as the query, a POST's as JSON."""
+        wire = wire_params(endpoint.params, args)  # raises before any request
         if self._closed:
             raise OkxClientClosedError("the client is closed")
         # Built once here, exactly as it goes on the wire, because that is what is signed.
-        query = urlencode(params, quote_via=quote)
-        path = f"{endpoint.path}?{query}" if query else endpoint.path
+        body = b""
+        if endpoint.method == "GET":
+            query = urlencode(wire, quote_via=quote)
+            path = f"{endpoint.path}?{query}" if query else endpoint.path
+        else:
+            path, body = endpoint.path, json_body(wire)
         failures: list[OkxError] = []
         deadline = self._retry.deadline
         if deadline is None:
             key = await self._limit_key(endpoint, failures, None)
-            return await self._attempts(endpoint, path, key, failures, None)
+            return await self._attempts(endpoint, path, key, failures, None, body=body)
         deadline_at = asyncio.get_running_loop().time() + deadline
         try:
             # The uid lookup too: the deadline bounds the whole call.
             async with asyncio.timeout_at(deadline_at):
                 key = await self._limit_key(endpoint, failures, deadline_at)
-                return await self._attempts(endpoint, path, key, failures, deadline_at)
+                return await self._attempts(endpoint, path, key, failures, deadline_at, body=body)
         except TimeoutError:
             pass
         error = OkxTimeoutError(f"no result for {path} within the {deadline}s deadline")
         error.attempts = len(failures)
+        if failures and isinstance(failures[-1], OkxUnknownOutcomeError):
+            # The deadline struck while a write was in flight: it may have executed.
+            raise failures[-1] from error
         raise error from (failures[-1] if failures else None)
 
     def _lifetime_at(self, deadline_at: float | None) -> float | None:
@@ -388,7 +365,7 @@ class OkxClient:
 
     async def _attempts(
         self, endpoint: Endpoint[T], path: str, key: LimitKey, failures: list[OkxError],
-        deadline_at: float | None,
+        deadline_at: float | None, *, body: bytes = b"",
     ) -> T:
         rule = self._rate_limits.get(endpoint.path, endpoint.rule)
         url = self._base_url + path
@@ -402,7 +379,9 @@ class OkxClient:
             syncs_seen = self._clock_syncs
             try:
                 permit = self._limiter.slot(key, rule, lifetime=self._lifetime_at(deadline_at))
-                return await self._in_slot(permit, endpoint, url, path, quiet=lookup)
+                return await self._in_slot(
+                    permit, endpoint, url, path, quiet=lookup, body=body, failures=failures
+                )
             except OkxError as exc:
                 if isinstance(exc, OkxClientClosedError):
                     raise
@@ -410,6 +389,8 @@ class OkxClient:
                     exc.__cause__ = failures[-1]
                 failures.append(exc)
                 exc.attempts = len(failures)
+                if not endpoint.idempotent:
+                    self._refuse_resend(endpoint, path, body, exc)
                 attempt += 1
                 delay = self._retry.delay(exc, attempt)
                 if isinstance(exc, OkxAPIError):
@@ -445,25 +426,36 @@ class OkxClient:
         return None
 
     async def _in_slot(
-        self, permit: Permit, endpoint: Endpoint[T], url: str, path: str, *, quiet: bool
+        self, permit: Permit, endpoint: Endpoint[T], url: str, path: str, *, quiet: bool,
+        body: bytes, failures: list[OkxError],
     ) -> T:
-        """Wait for a slot, send within it and tell the limiter how it ended.
+        """Wait for a slot, send ``body`` within it and tell the limiter how it ended.
 
         ``quiet``: a 50011 is expected here (the uid lookup, before the user's budget is
         known), so it neither pauses the budget nor switches it to pacing; the caller
-        waits out a window before it tries again.
+        waits out a window before it tries again. A write cancelled in flight is noted in
+        ``failures`` as an unknown outcome.
         """
         async with _Queued(self, permit):
-            headers = self._headers(endpoint, path)
+            headers = self._headers(endpoint, path, body)
             try:
-                status, body = await self._transport.get(url, headers)
+                status, answer = await self._transport.request(
+                    endpoint.method, url, headers, body
+                )
             except OkxError:
                 # No answer; it may have reached OKX until now, but no later.
                 permit.finish(Outcome.UNKNOWN)
                 raise
+            except asyncio.CancelledError:
+                if not endpoint.idempotent:
+                    # Cancelled in flight (the deadline, or the caller): it may have executed.
+                    unknown = OkxUnknownOutcomeError(SentRequest(endpoint.method, path, body))
+                    failures.append(unknown)
+                    unknown.attempts = len(failures)
+                raise
             # Decoded inside the slot, so the limiter learns how it went.
             try:
-                result = endpoint.model(decode_one(status, body))
+                result = endpoint.result(decode_envelope(status, answer))
             except OkxError as exc:
                 outcome = limit_outcome(exc)
                 permit.finish(Outcome.UNKNOWN if quiet and outcome is Outcome.THROTTLED
@@ -472,11 +464,32 @@ class OkxClient:
             permit.finish(Outcome.ACCEPTED)
             return result
 
-    def _headers(self, endpoint: Endpoint[T], path: str) -> dict[str, str]:
+    @staticmethod
+    def _refuse_resend(endpoint: Endpoint[T], path: str, body: bytes, exc: OkxError) -> None:
+        """For a write, raise unless ``exc`` proves it never executed and may be resent.
+
+        Resent: a connection that never opened, a 50011 and a 50102 (OKX checks both
+        before executing). Any other definite answer goes to the caller as it is.
+        """
+        if may_have_executed(exc):
+            error = OkxUnknownOutcomeError(SentRequest(endpoint.method, path, body))
+            error.attempts = exc.attempts
+            log.warning("%s %s failed after it may have executed (%s); not resent",
+                        endpoint.method, path, exc)
+            raise error from exc
+        resendable = isinstance(exc, OkxConnectError) or (
+            isinstance(exc, OkxAPIError) and exc.code in (RATE_LIMITED, TIMESTAMP_EXPIRED)
+        )
+        if not resendable:
+            raise exc
+
+    def _headers(self, endpoint: Endpoint[T], path: str, body: bytes = b"") -> dict[str, str]:
         if not endpoint.private:
             return {}
         timestamp = okx_timestamp(time.time() + self._clock_offset)
         headers = self._static_headers.copy()
         headers["OK-ACCESS-TIMESTAMP"] = timestamp
-        headers["OK-ACCESS-SIGN"] = self._signer.sign(timestamp, endpoint.method, path)
+        headers["OK-ACCESS-SIGN"] = self._signer.sign(timestamp, endpoint.method, path, body)
+        if endpoint.method != "GET":
+            headers["Content-Type"] = "application/json"
         return headers

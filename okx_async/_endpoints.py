@@ -1,44 +1,137 @@
-"""Endpoints as data: path, rate limit and result model. A new endpoint is a few lines."""
+"""Endpoints as data: path, rate limit, parameters and result. A new endpoint is a few lines."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._models import AccountConfig, MaxCollateralRedeemAmount, ServerTime
+from ._errors import OkxResponseError
+from ._models import (
+    AccountConfig,
+    BorrowCurrency,
+    CollateralAsset,
+    InterestAccrued,
+    LoanHistoryEntry,
+    LoanInfo,
+    MaxCollateralRedeemAmount,
+    MaxLoan,
+    ServerTime,
+)
+from ._params import (
+    Param,
+    check_amount,
+    check_ccy,
+    check_collateral,
+    check_id,
+    check_limit,
+    one_of,
+)
 from ._window import RateLimit
 
 T = TypeVar("T")
+Data = Sequence[Mapping[str, Any]]
+
+
+def one(model: Callable[[Mapping[str, Any]], T]) -> Callable[[Data], T]:
+    """The result is the single item of ``data``."""
+
+    def result(data: Data) -> T:
+        if len(data) != 1:
+            raise OkxResponseError(f"expected one item in 'data', got {len(data)}")
+        return model(data[0])
+
+    return result
+
+
+def each(model: Callable[[Mapping[str, Any]], T]) -> Callable[[Data], list[T]]:
+    """The result is every item of ``data``, in OKX's order."""
+
+    def result(data: Data) -> list[T]:
+        return [model(item) for item in data]
+
+    return result
+
+
+def nothing(data: Data) -> None:
+    """The answer carries no data worth returning; success is the result."""
 
 
 @attrs.frozen
 class Endpoint(Generic[T]):
-    """Everything a request needs besides its parameters.
+    """Everything a request needs besides its arguments.
 
-    ``per_user`` says the limit is counted per user id (private endpoints); otherwise
-    it is counted per IP and the client keys it by host.
+    ``params`` maps each Python keyword to its OKX name and check; a GET sends them
+    as the query, a POST as a compact JSON body. ``per_user`` says the limit is
+    counted per user id (private endpoints); otherwise per IP, keyed by host.
+    ``idempotent=False`` marks a write: once it may have reached OKX it is never
+    sent again (see :class:`~okx_async.OkxUnknownOutcomeError`).
     """
 
     method: str
     path: str
     rule: RateLimit
-    model: Callable[[Mapping[str, Any]], T]
+    result: Callable[[Data], T]
+    params: Mapping[str, Param] = attrs.field(factory=dict)
     private: bool = True
     per_user: bool = True
+    idempotent: bool = True
 
 
 FIVE_PER_2S = RateLimit(5, 2.0)
+_LOAN = "/api/v5/finance/flexible-loan/"
 
-MAX_COLLATERAL_REDEEM_AMOUNT = Endpoint(
-    "GET",
-    "/api/v5/finance/flexible-loan/max-collateral-redeem-amount",
-    FIVE_PER_2S,
-    MaxCollateralRedeemAmount.from_okx,
+HISTORY_TYPES = (
+    "borrowed", "repaid", "collateral_locked", "collateral_released", "forced_repayment_buy",
+    "forced_repayment_sell", "forced_liquidation", "partial_liquidation",
 )
-ACCOUNT_CONFIG = Endpoint("GET", "/api/v5/account/config", FIVE_PER_2S, AccountConfig.from_okx)
+_ORD_ID = Param("ordId", check_id)
+_PAGE = {
+    "after": Param("after", check_id),
+    "before": Param("before", check_id),
+    "limit": Param("limit", check_limit),
+}
+
+BORROW_CURRENCIES = Endpoint(
+    "GET", _LOAN + "borrow-currencies", FIVE_PER_2S, each(BorrowCurrency.from_okx),
+)
+COLLATERAL_ASSETS = Endpoint(
+    "GET", _LOAN + "collateral-assets", FIVE_PER_2S, CollateralAsset.list_from_okx,
+    {"ccy": Param("ccy", check_ccy), "ord_id": _ORD_ID},
+)
+MAX_LOAN = Endpoint(
+    "POST", _LOAN + "max-loan", FIVE_PER_2S, one(MaxLoan.from_okx),
+    {"borrow_ccy": Param("borrowCcy", check_ccy, required=True),
+     "sup_collateral": Param("supCollateral", check_collateral), "ord_id": _ORD_ID},
+)
+MAX_COLLATERAL_REDEEM_AMOUNT = Endpoint(
+    "GET", _LOAN + "max-collateral-redeem-amount", FIVE_PER_2S,
+    one(MaxCollateralRedeemAmount.from_okx),
+    {"ccy": Param("ccy", check_ccy, required=True), "ord_id": _ORD_ID},
+)
+ADJUST_COLLATERAL = Endpoint(
+    "POST", _LOAN + "adjust-collateral", FIVE_PER_2S, nothing,
+    {"type": Param("type", one_of("add", "reduce"), required=True),
+     "collateral_ccy": Param("collateralCcy", check_ccy, required=True),
+     "collateral_amt": Param("collateralAmt", check_amount, required=True),
+     "ord_id": _ORD_ID},
+    idempotent=False,
+)
+LOAN_INFO = Endpoint(
+    "GET", _LOAN + "loan-info", FIVE_PER_2S, one(LoanInfo.from_okx), {"ord_id": _ORD_ID},
+)
+LOAN_HISTORY = Endpoint(
+    "GET", _LOAN + "loan-history", FIVE_PER_2S, each(LoanHistoryEntry.from_okx),
+    {"type": Param("type", one_of(*HISTORY_TYPES)), **_PAGE, "ord_id": _ORD_ID},
+)
+INTEREST_ACCRUED = Endpoint(
+    "GET", _LOAN + "interest-accrued", FIVE_PER_2S, each(InterestAccrued.from_okx),
+    {"ccy": Param("ccy", check_ccy), **_PAGE, "ord_id": _ORD_ID},
+)
+
+ACCOUNT_CONFIG = Endpoint("GET", "/api/v5/account/config", FIVE_PER_2S, one(AccountConfig.from_okx))
 PUBLIC_TIME = Endpoint(
-    "GET", "/api/v5/public/time", RateLimit(10, 2.0), ServerTime.from_okx,
+    "GET", "/api/v5/public/time", RateLimit(10, 2.0), one(ServerTime.from_okx),
     private=False, per_user=False,
 )

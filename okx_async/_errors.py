@@ -29,6 +29,10 @@ class OkxTimeoutError(OkxTransportError):
     """No complete answer arrived within the configured timeout."""
 
 
+class OkxConnectError(OkxTransportError):
+    """No connection could be opened (refused, unreachable, TLS failed): nothing was sent."""
+
+
 class OkxClientClosedError(OkxError):
     """The client was closed; it sends nothing more."""
 
@@ -105,6 +109,37 @@ class OkxBatchError(OkxError):
         self.callback_errors = dict(callback_errors or {})
 
 
+class SentRequest:
+    """A request as sent, without its headers (they hold the signature): for reconciling."""
+
+    __slots__ = ("body", "method", "path")
+
+    def __init__(self, method: str, path: str, body: bytes) -> None:
+        self.method = method
+        self.path = path
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"SentRequest({self.method} {self.path} {self.body.decode('utf-8', 'replace')})"
+
+
+class OkxUnknownOutcomeError(OkxError):
+    """A write may or may not have been executed, and was not sent again.
+
+    It failed after it may have reached OKX: a timeout, a dropped connection, a
+    5xx or a "busy" code. Sending it again could apply it twice, so the client
+    does not; reconcile with ``loan_history()``/``loan_info()`` (docs/errors.md).
+    ``request`` is what was sent; the failure is chained as ``__cause__``.
+    """
+
+    def __init__(self, request: SentRequest) -> None:
+        super().__init__(
+            f"outcome unknown: {request.method} {request.path} may have been executed; "
+            "it was not resent (check loan_history() before trying again)"
+        )
+        self.request = request
+
+
 RATE_LIMITED = "50011"
 TIMESTAMP_EXPIRED = "50102"
 
@@ -112,6 +147,22 @@ TIMESTAMP_EXPIRED = "50102"
 RETRYABLE_CODES = frozenset({"50001", "50004", "50011", "50013", "50026"})
 
 _BUSY_CODES = frozenset({"50001", "50004", "50013", "50026"})
+
+
+def may_have_executed(exc: OkxError) -> bool:
+    """False only when a failed request provably did not execute.
+
+    OKX executes nothing it answers with an error envelope, except the "busy"
+    codes, which may come after the work was done (50004 says so outright). No
+    connection means nothing was sent. A non-JSON 4xx comes from a gateway in front.
+    """
+    if isinstance(exc, OkxAPIError):
+        return exc.code in _BUSY_CODES
+    if isinstance(exc, OkxConnectError):
+        return False
+    if isinstance(exc, OkxResponseError):
+        return exc.http_status is None or exc.http_status >= 500
+    return isinstance(exc, OkxTransportError)
 
 
 def is_rate_limited(exc: BaseException | None) -> bool:

@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._adapt import DEFAULT_RTT_FRACTION, RttFloor
 from ._window import DEFAULT_MARGIN, RateLimit, SlidingWindow
 
 log = logging.getLogger(__name__)
@@ -165,29 +166,37 @@ class _Bucket:
                 self._wake(loop)
             raise
 
-    def release(self, outcome: Outcome, *, probe: bool, generation: int, until: float) -> None:
+    def release(
+        self, outcome: Outcome, *, probe: bool, generation: int, until: float, granted_at: float
+    ) -> None:
         """The request is over; it may have reached the server until ``until`` or now."""
         if generation != self.generation:
             return  # granted on a loop that is gone; _adopt accounted for it
         loop = asyncio.get_running_loop()
         now = loop.time()
         self._held -= 1
-        self.window.finish(max(now, until), probe=probe, accepted=outcome is Outcome.ACCEPTED)
+        # Only an answer bounds when the server counted the request.
+        answered = granted_at if outcome is not Outcome.UNKNOWN else None
+        self.window.finish(
+            max(now, until), probe=probe, accepted=outcome is Outcome.ACCEPTED,
+            granted_at=answered,
+        )
         if outcome is Outcome.THROTTLED:
             # Before anyone else is granted: the next in line must not go out now.
-            self._throttle(now)
+            self._throttle(now, answered)
         if loop is self._loop:
             self._wake(loop)
 
-    def _throttle(self, now: float) -> None:
+    def _throttle(self, now: float, granted_at: float | None) -> None:
         window = self.window
-        if window.pace == 0.0:
+        if window.throttled(now, granted_at):
             log.warning(
                 "OKX answered 50011 although %s kept within %s; pausing for a window and "
                 "switching to even pacing", self.key, window.rule,
             )
-            window.pace_evenly()
-        window.pause(now)
+        else:
+            log.info("OKX answered 50011 again on %s; spacing requests %.3fs apart",
+                     self.key, window.pace)
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         """Grant slots to the head of the queue, then arm the timer for the next one."""
@@ -270,7 +279,7 @@ class _MemoryPermit:
             if self._lifetime is not None:
                 until = self._granted + self._lifetime
         self._bucket.release(outcome, probe=self._probe, generation=self._generation,
-                             until=until)
+                             until=until, granted_at=self._granted)
 
 
 class MemoryLimiter:
@@ -286,11 +295,22 @@ class MemoryLimiter:
     ``max_idle`` of them, so a long-running process keeps a flat footprint.
     """
 
-    __slots__ = ("_buckets", "margin", "max_idle")
+    __slots__ = ("_buckets", "margin", "max_idle", "rtt_fraction")
 
-    def __init__(self, *, margin: float = DEFAULT_MARGIN, max_idle: int = 1024) -> None:
+    def __init__(
+        self,
+        *,
+        margin: float = DEFAULT_MARGIN,
+        max_idle: int = 1024,
+        rtt_fraction: float = DEFAULT_RTT_FRACTION,
+    ) -> None:
+        if not 0.0 <= rtt_fraction < 1.0:
+            raise ValueError(f"rtt_fraction must be in [0, 1), got {rtt_fraction!r}")
         self.margin = margin
         self.max_idle = max_idle
+        #: Share of the fastest recent round trip a slot may cool earlier by; 0 anchors
+        #: every slot at its answer (docs/limiter.md).
+        self.rtt_fraction = rtt_fraction
         self._buckets: dict[LimitKey, _Bucket] = {}
 
     def __repr__(self) -> str:
@@ -301,7 +321,8 @@ class MemoryLimiter:
         if bucket is None:
             if len(self._buckets) >= self.max_idle:
                 self._evict_idle()
-            bucket = self._buckets[key] = _Bucket(key, SlidingWindow(rule, self.margin))
+            rtt = RttFloor(self.rtt_fraction) if self.rtt_fraction else None
+            bucket = self._buckets[key] = _Bucket(key, SlidingWindow(rule, self.margin, rtt))
         return bucket
 
     def _evict_idle(self) -> None:

@@ -6,8 +6,11 @@ import base64
 import functools
 import hashlib
 import hmac
+import json
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 
 def okx_timestamp(epoch_seconds: float | None = None) -> str:
@@ -37,19 +40,32 @@ class Signer:
     def __repr__(self) -> str:
         return "<Signer key=<hidden>>"
 
-    def sign(self, timestamp: str, method: str, request_path: str, body: str = "") -> str:
+    def sign(
+        self, timestamp: str, method: str, request_path: str, body: str | bytes = b""
+    ) -> str:
         """Return the Base64 HMAC-SHA256 signature of one request.
 
-        ``request_path`` must be exactly the path and query that go on the wire,
-        because the server checks what it receives, not what we meant to send.
+        ``request_path`` must be exactly the path and query that go on the wire, and
+        ``body`` exactly the bytes sent (a POST's compact JSON), because the server
+        checks what it receives, not what we meant to send.
         """
         mac = self._mac.copy()
-        mac.update(f"{timestamp}{method.upper()}{request_path}{body}".encode())
+        mac.update(f"{timestamp}{method.upper()}{request_path}".encode())
+        mac.update(body.encode() if isinstance(body, str) else body)
         return base64.b64encode(mac.digest()).decode("ascii")
 
 
+def json_body(params: Mapping[str, Any]) -> bytes:
+    """A POST body as OKX signs it: compact JSON, no spaces, in the given key order."""
+    return json.dumps(params, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
 def sign(
-    secret_key: str | bytes, timestamp: str, method: str, request_path: str, body: str = ""
+    secret_key: str | bytes,
+    timestamp: str,
+    method: str,
+    request_path: str,
+    body: str | bytes = b"",
 ) -> str:
     """One-off form of :meth:`Signer.sign`."""
     return Signer(secret_key).sign(timestamp, method, request_path, body)

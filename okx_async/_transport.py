@@ -1,4 +1,7 @@
-"""The network seam: ``get(url, headers) -> (status, body)``. Nothing above it does I/O."""
+"""The network seam: ``request(method, url, headers, body) -> (status, body)``.
+
+Nothing above it does I/O.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,13 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._errors import OkxClientClosedError, OkxError, OkxTimeoutError, OkxTransportError
+from ._errors import (
+    OkxClientClosedError,
+    OkxConnectError,
+    OkxError,
+    OkxTimeoutError,
+    OkxTransportError,
+)
 
 
 class _ResendRefused(aiohttp.ClientConnectionError):
@@ -50,9 +59,17 @@ class Timeouts:
 
 
 class Transport(Protocol):
-    """Sends one request and returns the HTTP status and the raw body."""
+    """Sends one request and returns the HTTP status and the raw body.
 
-    async def get(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes]: ...
+    ``url`` and ``body`` go on the wire byte for byte, since they were signed as
+    they are. A failure to connect, when nothing was sent, raises
+    :class:`OkxConnectError`; any other failure to get an answer raises
+    :class:`OkxTransportError` (or :class:`OkxTimeoutError`).
+    """
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]: ...
 
     async def aclose(self) -> None: ...
 
@@ -89,18 +106,30 @@ class AiohttpTransport:
         return self._session
 
     async def get(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
+        """``request("GET", url, headers)``."""
+        return await self.request("GET", url, headers)
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
         session = self._ensure_session()
         # Per-request middlewares replace the session's in aiohttp: pass both.
         middlewares = (*getattr(session, "_middlewares", ()), _SendOnce())
         error: OkxError
         try:
             # encoded=True: the bytes on the wire must be the bytes that were signed.
-            async with session.get(
-                URL(url, encoded=True), headers=headers, timeout=self._timeout,
-                allow_redirects=False, raise_for_status=False, auto_decompress=True,
-                middlewares=middlewares,
+            async with session.request(
+                method, URL(url, encoded=True), headers=headers, data=body or None,
+                timeout=self._timeout, allow_redirects=False, raise_for_status=False,
+                auto_decompress=True, middlewares=middlewares,
             ) as response:
                 return response.status, await response.read()
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # No connection, so not a byte of the request left: safe to send again.
+            if self._closed:
+                error = OkxClientClosedError("the client was closed during the request")
+            else:
+                error = OkxConnectError(f"{type(exc).__name__}: {exc}")
         except TimeoutError:
             error = OkxTimeoutError(f"no answer from {url} within {self._timeout.total}s")
         except aiohttp.ClientError as exc:

@@ -7,6 +7,8 @@ import math
 
 import attrs
 
+from ._adapt import Backoff, RttFloor, SwcSuspect
+
 #: Added to every window: room for clock granularity on the server side.
 DEFAULT_MARGIN = 0.02
 
@@ -24,9 +26,10 @@ class SlidingWindow:
     """The pure arithmetic of one budget, with time passed in: no clock, no I/O.
 
     A slot is *in flight* from grant to completion, then *cooling* until
-    ``completion + window + margin``. A new grant needs fewer than ``requests``
-    slots in flight or cooling, the pause (after a 50011) to be over and, once
-    switched to even pacing, ``pace`` seconds since the last grant.
+    ``completion + window + margin``, less the round-trip credit below. A new grant
+    needs fewer than ``requests`` slots in flight or cooling, the pause (after a
+    50011) to be over and, once switched to even pacing, ``pace`` seconds since the
+    last grant.
 
     A completion may lie in the future: a request abandoned mid-flight is held as
     if it reached the server as late as it still could (:meth:`finish` with that
@@ -34,20 +37,31 @@ class SlidingWindow:
     user disagree; a grant must then satisfy every one of them, so the strictest
     governs each window.
 
-    The first ``requests`` grants go at once. The next ``requests`` grants, which
-    reuse cooled slots, are *probes*: each goes alone, once the one before it was
-    answered. A server that counts with a sliding-window counter rejects a refilled
-    burst part-way through; met one request at a time, that costs one rejection
-    rather than a burst of them. Once a whole window's worth of probes was accepted,
-    refilled slots go out together again.
+    The first ``requests`` grants go at once. Later grants are checked against every
+    sliding-window counter that fits what the server accepted so far
+    (:class:`SwcSuspect`): a grant one of them would refuse is a *probe*, and only
+    one probe is in flight at a time, or one per ``(window + margin) / requests``
+    seconds if answers are slow. A counter thus costs about one rejection (two at
+    most in the tests), and refilled bursts go out together once no counter fits.
+
+    A slot whose request was answered and accepted cools ``rtt.credit`` seconds
+    earlier: the server counted the request at least the answer's trip back before
+    the answer arrived, and the next request takes at least the trip there
+    (docs/limiter.md, "Anchoring earlier than the answer"). Only round trips of
+    requests granted after the budget's first answer are sampled, so a connection's
+    set-up is not mistaken for the path. After a 50011 the budget anchors at the
+    answer again, for good.
     """
 
     __slots__ = (
-        "_ends", "_fresh", "_longest", "_probes_left", "_probing", "_rules", "bursts_ok",
-        "in_flight", "last_grant", "margin", "pace", "paused_until", "rule",
+        "_anchor_fully", "_ends", "_first_answer", "_fresh", "_longest", "_probe_pace",
+        "_probing", "_rules", "_throttled_at", "_undo", "backoff", "in_flight", "last_grant",
+        "margin", "pace", "paused_until", "rtt", "rule", "suspect",
     )
 
-    def __init__(self, rule: RateLimit, margin: float = DEFAULT_MARGIN) -> None:
+    def __init__(
+        self, rule: RateLimit, margin: float = DEFAULT_MARGIN, rtt: RttFloor | None = None
+    ) -> None:
         #: The rule most recently asked for; :attr:`rules` holds every rule in force.
         self.rule = rule
         self.margin = margin
@@ -63,17 +77,33 @@ class SlidingWindow:
         self.last_grant = -math.inf
         #: Grants left in the first burst, which needs no probe.
         self._fresh = rule.requests
-        #: Accepted probes still needed before refilled bursts are trusted.
-        self._probes_left = rule.requests
-        #: A probe is in flight; nothing else is granted until it is answered.
+        #: Even spacing under every rule in force: probes' and pacing's unit.
+        self._probe_pace = (rule.window + margin) / rule.requests
+        #: The sliding-window counters that still fit what the server accepted.
+        self.suspect = SwcSuspect(rule.requests, rule.window)
+        #: A probe is in flight: the next risky grant waits for its answer (or pace).
         self._probing = False
-        #: The server accepted enough probes, so refilled slots may go out together.
-        self.bursts_ok = False
+        #: The round-trip floor this budget subtracts; None anchors at the answer.
+        self.rtt = rtt
+        #: When the first answer came back; later grants ride a kept-alive connection.
+        self._first_answer = math.inf
+        #: A 50011 was seen: no more round-trip credit for this budget.
+        self._anchor_fully = False
+        #: The slow-down of even pacing after repeated 50011s (foreign traffic).
+        self.backoff = Backoff()
+        self._throttled_at = -math.inf
+        #: What the latest grant changed, for :meth:`give_back`.
+        self._undo = (-math.inf, False)
 
     @property
     def rules(self) -> tuple[RateLimit, ...]:
         """Every rule in force; a grant satisfies all of them."""
         return self._rules
+
+    @property
+    def bursts_ok(self) -> bool:
+        """No sliding-window counter fits the server's answers: refills go out together."""
+        return self.suspect.cleared
 
     def use(self, rule: RateLimit, now: float, *, waiting: bool = False) -> None:
         """Govern by ``rule`` too, from ``now``, keeping the accounting.
@@ -93,7 +123,9 @@ class SlidingWindow:
             return
         self._longest = max(r.window for r in self._rules) + self.margin
         self._fresh = min(self._fresh, rule.requests)
-        self._probes_left = min(self._probes_left, rule.requests)
+        self._probe_pace = max((r.window + self.margin) / r.requests for r in self._rules)
+        strictest = min(self._rules, key=lambda r: r.requests / r.window)
+        self.suspect = self.suspect.for_rule(strictest.requests, strictest.window)
         if self.pace:
             self.pace_evenly()
 
@@ -107,8 +139,6 @@ class SlidingWindow:
     def ready_at(self, now: float) -> float:
         """The earliest time a new grant is allowed; ``inf`` until a request finishes."""
         self._cooled(now)
-        if self._probing:
-            return math.inf
         ends = self._ends
         at = max(now, self.paused_until, self.last_grant + self.pace)
         for rule in self._rules:
@@ -123,39 +153,99 @@ class SlidingWindow:
             if index >= len(ends):
                 return math.inf
             at = max(at, ends[index] + cool)
+        if self._probing and not self.pace and self.suspect.risky(at):
+            at = max(at, self.last_grant + self._probe_pace)
         return at
 
     def grant(self, now: float) -> bool:
-        """Take a slot; call only when ``ready_at(now) <= now``. True if it is the probe."""
+        """Take a slot; call only when ``ready_at(now) <= now``. True if it is a probe."""
         self.in_flight += 1
+        self._undo = (self.last_grant, bool(self._fresh))
         self.last_grant = now
+        if self.pace or self.suspect.cleared:
+            self._fresh -= bool(self._fresh)
+            return False
         if self._fresh:
             self._fresh -= 1
-            return False
-        if self.bursts_ok or self.pace:
-            return False
-        self._probing = True
-        return True
+            probe = False
+        else:
+            probe = self.suspect.risky(now)
+            self._probing |= probe
+        self.suspect.sent(now)
+        return probe
 
-    def finish(self, now: float, *, probe: bool = False, accepted: bool = True) -> None:
+    def finish(
+        self,
+        now: float,
+        *,
+        probe: bool = False,
+        accepted: bool = True,
+        granted_at: float | None = None,
+    ) -> None:
         """The request of a granted slot is over: it may have reached the server until now.
 
         ``now`` may lie in the future, for a request that may still arrive after it
         was abandoned. ``accepted`` says the server let the request through its limit.
+        ``granted_at`` is given when an answer came back (accepted or 50011), and is
+        when its slot was granted: the round trip is sampled and, for an accepted
+        answer, the slot may cool earlier by the round-trip credit.
         """
         self.in_flight -= 1
-        bisect.insort(self._ends, now)
+        end = now
+        if granted_at is not None:
+            rtt = now - granted_at
+            if self.rtt is not None:
+                if granted_at >= self._first_answer:
+                    self.rtt.observe(now, rtt)
+                if accepted and not self._anchor_fully:
+                    end -= min(self.rtt.credit(now), rtt)
+            self._first_answer = min(self._first_answer, now)
+            if self.pace:
+                if accepted:
+                    self.pace = self._probe_pace * self.backoff.accepted()
+            elif not self.suspect.cleared:
+                if accepted:
+                    # While the first burst lasts nothing was refilled, so an
+                    # acceptance rules out no counter: skip the work.
+                    if not self._fresh:
+                        self.suspect.accepted(granted_at)
+                else:
+                    self.suspect.refused(granted_at)
+        bisect.insort(self._ends, end)
         if probe:
             self._probing = False
-            if accepted:
-                self._probes_left -= 1
-                self.bursts_ok = self._probes_left <= 0
 
     def give_back(self, *, probe: bool = False) -> None:
-        """A granted slot was never used to send anything."""
+        """A granted slot was never used to send anything.
+
+        It undoes the latest grant: the one a waiter cancelled before it could resume
+        can only be the latest, since spaced grants are never made in the same instant.
+        """
         self.in_flight -= 1
         if probe:
             self._probing = False
+        last_grant, fresh = self._undo
+        self.last_grant = last_grant
+        self._fresh += fresh
+
+    def throttled(self, now: float, granted_at: float | None = None) -> bool:
+        """The server answered 50011 at ``now``; True if this is the budget's first.
+
+        The first pauses every grant for a window and switches to even pacing. Each
+        later one slows the pacing down multiplicatively (:class:`Backoff`) and holds
+        the next grant for the new spacing, unless the rejected request was granted
+        before the last 50011 was handled: then it is an echo of that one.
+        """
+        self._anchor_fully = True
+        first = not self.pace
+        if first:
+            self.pace_evenly()
+            self.pause(now)
+        elif granted_at is None or granted_at >= self._throttled_at:
+            self.pace = self._probe_pace * self.backoff.rejected()
+            self.paused_until = max(self.paused_until, now + self.pace)
+        self._throttled_at = now
+        return first
 
     def pause(self, now: float) -> None:
         """Hold every grant for a whole window: the server says we are over."""
@@ -163,7 +253,7 @@ class SlidingWindow:
 
     def pace_evenly(self) -> None:
         """Space grants evenly, for servers that punish bursts (sliding-window counters)."""
-        self.pace = max((r.window + self.margin) / r.requests for r in self._rules)
+        self.pace = self._probe_pace * self.backoff.factor
 
     def idle(self, now: float) -> bool:
         """True when forgetting this budget would change nothing the rules count.

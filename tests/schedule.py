@@ -29,7 +29,7 @@ def assert_schedule(
     (k - requests)-th: any later and the client wasted budget. A slot comes back a
     window after its answer, hence ``rtt``, the longest round trip the test sets up;
     ``slack`` allows the limiter's margin and a loaded machine. The second window's
-    requests probe the server one at a time, each waiting for the answer before it.
+    requests probe the server evenly spaced, ``window / requests`` apart.
     """
     times = sorted(a.t for a in arrivals if a.endpoint == endpoint and a.code == "0")
     rejected = [a for a in arrivals if a.code == "50011"]
@@ -39,7 +39,7 @@ def assert_schedule(
     assert max(first_burst) < slack, f"the first {requests} did not go at once: {first_burst}"
     for k in range(requests, len(times)):
         gap = times[k] - times[k - requests]
-        probing = (k - requests) * rtt if k < 2 * requests else 0.0
+        probing = (k - requests) * window / requests if k < 2 * requests else 0.0
         allowed = window + rtt + slack + probing
         assert gap <= allowed, f"request {k} was held back {gap - allowed:.3f}s too long"
     return times

@@ -575,7 +575,7 @@ async def test_a_50011_on_the_uid_lookup_is_retried_quietly(
     async with OkxClient(DEMO_CREDENTIALS_2, base_url=sim.base_url, user_id=DEMO_UID,
                          limiter=MemoryLimiter()) as other:  # another program on the user
         for _ in range(5):
-            await other._request(ACCOUNT_CONFIG)
+            await other._call(ACCOUNT_CONFIG)
     rules = {CONFIG: RateLimit(5, 0.5)}
     async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, rate_limits=rules) as okx:
         result = await okx.max_collateral_redeem_amount("USDT")

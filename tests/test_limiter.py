@@ -49,16 +49,13 @@ def test_slots_free_one_by_one_in_finish_order() -> None:
     for t in (0.1, 0.2, 0.3, 0.4, 0.5):
         w.finish(t)
     assert w.ready_at(1.0) == pytest.approx(2.1)
-    assert w.grant(2.1) is True  # the first reuse of a slot probes the server
-    assert w.ready_at(2.1) == math.inf  # the rest wait for the probe's answer
-    w.finish(2.15, probe=True, accepted=True)
-    assert w.ready_at(2.15) == pytest.approx(2.2)
-    for t in (2.2, 2.3, 2.4, 2.5):  # a whole window's worth, one at a time
-        assert not w.bursts_ok
-        assert w.grant(t) is True
-        w.finish(t + 0.05, probe=True, accepted=True)
-    assert w.bursts_ok
-    assert w.grant(4.3) is False
+    assert w.grant(2.1) is False  # every sliding-window counter accepts one refill
+    assert w.ready_at(2.1) == pytest.approx(2.2)
+    assert w.grant(2.2) is True  # but some would refuse a second: it probes the server
+    # The rest wait for the probe's answer, or an even pace if that comes first.
+    assert w.ready_at(2.2) == pytest.approx(2.2 + 2.0 / 5)
+    w.finish(2.25, probe=True, accepted=True, granted_at=2.2)
+    assert w.ready_at(2.25) == pytest.approx(2.3)  # answered: the next slot to cool
 
 
 def test_a_rejected_probe_leaves_bursts_unconfirmed() -> None:
@@ -122,18 +119,26 @@ async def _fan_out(
 def test_twelve_requests_follow_the_schedule_exactly() -> None:
     grants = run(_fan_out(MemoryLimiter(margin=MARGIN), 12, rtt=0.1))
     cool = 2.0 + MARGIN  # a slot comes back a window after its answer
-    # Once per budget, the first five reused slots probe the server one at a time.
-    probes = [0.1 + cool + i * 0.1 for i in range(5)]
-    assert grants == pytest.approx([0.0] * 5 + probes + [p + 0.1 + cool for p in probes[:2]])
+    # Every sliding-window counter accepts the first refilled request; some would
+    # refuse the second, which goes as the probe. The next ones that some counter
+    # could still refuse wait for the answer before them.
+    refill = [0.1 + cool, 0.1 + cool, 0.2 + cool, 0.3 + cool, 0.4 + cool]
+    # Answers to requests sent after the first answer came back measure the path:
+    # from then on a slot cools 3/4 of the fastest round trip earlier. By then the
+    # answers ruled out every counter, so refilled slots go together.
+    credit = 0.75 * 0.1
+    later = [refill[0] + 0.1 + cool - credit] * 2
+    assert grants == pytest.approx([0.0] * 5 + refill + later)
 
 
 def test_schedule_never_exceeds_the_rule_in_any_window() -> None:
     grants = run(_fan_out(MemoryLimiter(margin=MARGIN), 31, rtt=0.05))
     assert _max_in_window(grants, RULE.window) <= RULE.requests
     least = (31 - 1) // 5 * RULE.window
-    # Each window costs one round trip and the margin. The probes delay only the
-    # four slots that wait for them, not the first grant of each later window.
-    assert grants[-1] == pytest.approx(least + 6 * (0.05 + MARGIN))
+    # Each window costs one round trip and the margin, less the round-trip credit
+    # once the path was measured. The probes delay only the four slots spaced behind
+    # the first, not the first grant of each later window.
+    assert grants[-1] == pytest.approx(least + 6 * (0.05 + MARGIN) - 5 * 0.75 * 0.05)
 
 
 def test_waiters_are_served_first_in_first_out_and_newcomers_do_not_overtake() -> None:

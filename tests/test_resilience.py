@@ -118,7 +118,7 @@ async def test_no_rejection_whatever_the_servers_window(
     assert_schedule(sim.arrivals, window=WINDOW, slack=0.25)
 
 
-async def test_a_sliding_window_counter_costs_one_rejection_then_even_pacing(
+async def test_a_sliding_window_counter_costs_at_most_two_rejections_then_even_pacing(
     okx_simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     sim = await okx_simulator_factory(
@@ -130,13 +130,17 @@ async def test_a_sliding_window_counter_costs_one_rejection_then_even_pacing(
     assert {c: r.max_redeem_amt for c, r in result.items()} == {
         c: Decimal(amount_of(c) or "") for c in ccys(30)
     }
+    # Only requests some counter could refuse are probes, one in flight at a time, so
+    # the counter refuses about one; the goal is 2 (tests/test_network.py checks
+    # every phase).
     rejections = sim.rejections()
-    assert len(rejections) == 1
+    assert len(rejections) <= 2
     warnings = [r for r in caplog.records if "even pacing" in r.getMessage()]
-    assert len(warnings) == 1
-    # Everyone paused for a whole window after the rejection, not only the one hit.
-    after = [a.t for a in sim.arrivals if a.t > rejections[0].t]
-    assert min(after) - rejections[0].t >= WINDOW
+    assert len(warnings) == min(len(rejections), 1)
+    if rejections:
+        # Everyone paused for a whole window after the rejection, not only the one hit.
+        after = [a.t for a in sim.arrivals if a.t > rejections[0].t]
+        assert min(after) - rejections[0].t >= WINDOW
 
 
 # The clock -------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import inspect
 import json
 from decimal import Decimal
@@ -20,7 +23,7 @@ from okx_async import (
     OkxServerBusyError,
 )
 from okx_async._decode import decode_one
-from okx_async._signing import Signer, okx_timestamp, parse_okx_timestamp, sign
+from okx_async._signing import Signer, json_body, okx_timestamp, parse_okx_timestamp, sign
 from okx_async.simulator import _auth as simulator_auth
 from okx_async.simulator._auth import expected_signature, timestamp_seconds
 
@@ -54,6 +57,40 @@ def test_the_simulator_checks_signatures_with_its_own_hmac() -> None:
     for malformed in ("2020-12-08T09:08:57Z", "2020-12-08 09:08:57.715Z",
                       "2020-13-08T09:08:57.715Z"):
         assert timestamp_seconds(malformed) is None
+
+
+# A POST vector. Secret key and timestamp are OKX's documented signing example (above);
+# the path and compact body are a max-loan request as FACTS.md describes it. The result
+# was computed outside this project with `openssl dgst -sha256 -hmac KEY -binary | base64`
+# and is recomputed below with hashlib alone, not with the code under test.
+POST_PATH = "/api/v5/finance/flexible-loan/max-loan"
+POST_BODY = b'{"borrowCcy":"USDT","supCollateral":[{"ccy":"BTC","amt":"0.5"}]}'
+POST_SIGNATURE = "WHSKbINPON1+TdQUTtUAbQ9gdgCno4hZTGKJ59E2ym8="
+
+
+def test_post_signature_matches_the_pinned_vector() -> None:
+    prehash = (VECTOR_TIMESTAMP + "POST" + POST_PATH).encode() + POST_BODY
+    digest = hmac.new(VECTOR_SECRET.encode(), prehash, hashlib.sha256).digest()
+    assert base64.b64encode(digest).decode() == POST_SIGNATURE
+
+    assert Signer(VECTOR_SECRET).sign(VECTOR_TIMESTAMP, "POST", POST_PATH, POST_BODY) == (
+        POST_SIGNATURE
+    )
+    assert sign(VECTOR_SECRET, VECTOR_TIMESTAMP, "post", POST_PATH, POST_BODY.decode()) == (
+        POST_SIGNATURE
+    )
+    assert expected_signature(
+        VECTOR_SECRET, VECTOR_TIMESTAMP, "POST", POST_PATH, POST_BODY
+    ) == POST_SIGNATURE
+
+
+def test_post_bodies_are_compact_json_in_the_given_order() -> None:
+    params = {"borrowCcy": "USDT", "supCollateral": [{"ccy": "BTC", "amt": "0.5"}]}
+    assert json_body(params) == POST_BODY
+    # A space changes the signature: what is signed must be exactly what is sent.
+    spaced = json.dumps(params).encode()
+    assert spaced != POST_BODY
+    assert sign(VECTOR_SECRET, VECTOR_TIMESTAMP, "POST", POST_PATH, spaced) != POST_SIGNATURE
 
 
 def test_signature_covers_the_query() -> None:

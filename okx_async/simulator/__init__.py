@@ -9,6 +9,7 @@ Usage::
         assert not sim.rejections()
 """
 
+from ._account import LoanAccount
 from ._algorithms import max_in_any_window
 from ._app import Arrival, Simulator, serve
 from ._demo import (
@@ -17,6 +18,7 @@ from ._demo import (
     DEMO_KEYS,
     DEMO_UID,
     OTHER_USER_CREDENTIALS,
+    TRADE_CREDENTIALS,
     SimKey,
 )
 
@@ -26,7 +28,9 @@ __all__ = [
     "DEMO_KEYS",
     "DEMO_UID",
     "OTHER_USER_CREDENTIALS",
+    "TRADE_CREDENTIALS",
     "Arrival",
+    "LoanAccount",
     "SimKey",
     "Simulator",
     "max_in_any_window",

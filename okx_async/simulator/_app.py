@@ -12,23 +12,27 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from types import TracebackType
 from typing import Any, Final, Literal
 
 import attrs
 from aiohttp import web
 
+from . import _answers as answers
+from ._account import DEFAULT_LOANS, LoanAccount, RefIds
 from ._algorithms import AlgorithmName, RateLimitAlgorithm, SlidingLog, make_algorithm
+from ._answers import Answer
 from ._auth import expected_signature, timestamp_seconds
 from ._demo import DEFAULT_AMOUNTS, DEMO_CREDENTIALS, DEMO_CREDENTIALS_2, DEMO_KEYS, SimKey
+from ._loan import REDEEM_PATH, ROUTES, Call, Handler
+from ._loan import answer as loan_answer
 
 logger = logging.getLogger(__name__)
 
 RateLimitStyle = Literal["modern", "legacy-200", "legacy-int"]
 Amounts = Mapping[str, str] | Callable[[str], str | None]
 
-REDEEM_PATH: Final = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount"
 CONFIG_PATH: Final = "/api/v5/account/config"
 TIME_PATH: Final = "/api/v5/public/time"
 
@@ -51,7 +55,7 @@ class Arrival:
     ``t`` is ``time.monotonic()`` at the moment of counting (the test process and the
     client share that clock). ``code`` is the OKX code answered; it is ``""`` for the
     faults that carry none (the HTML 502 and the dropped connection, whose ``status``
-    is 0).
+    is 0). ``body`` is the raw request body as received (empty for a GET).
     """
 
     t: float
@@ -61,61 +65,8 @@ class Arrival:
     api_key: str
     status: int
     code: str
-
-
-@attrs.frozen
-class _Answer:
-    """A canned HTTP answer plus the OKX code it carries, for the arrival log."""
-
-    status: int
-    code: str
-    body: bytes
-    content_type: str = "application/json"
-
-    def response(self) -> web.Response:
-        """A fresh response object (aiohttp responses are single-use)."""
-        return web.Response(status=self.status, body=self.body, content_type=self.content_type)
-
-
-def _okx(status: int, code: str, msg: str, data: list[dict[str, Any]] | None = None) -> _Answer:
-    """An OKX-shaped JSON answer ``{"code", "msg", "data"}``."""
-    payload = {"code": code, "msg": msg, "data": [] if data is None else data}
-    return _Answer(status, code, json.dumps(payload, separators=(",", ":")).encode())
-
-
-_NOT_FOUND = _okx(404, "50000", "Not found")
-_BAD_CCY = _okx(400, "51000", "Parameter ccy error")
-
-# Approximate where OKX's own table is vague: 50106 for an empty OK-ACCESS-SIGN and
-# 50107 for an empty OK-ACCESS-TIMESTAMP follow the documented 50103-50107 range.
-_MISSING_KEY = _okx(401, "50103", "Request header OK-ACCESS-KEY cannot be empty.")
-_MISSING_PASSPHRASE = _okx(401, "50104", "Request header OK-ACCESS-PASSPHRASE cannot be empty.")
-_MISSING_SIGN = _okx(401, "50106", "Request header OK-ACCESS-SIGN cannot be empty.")
-_MISSING_TIMESTAMP = _okx(401, "50107", "Request header OK-ACCESS-TIMESTAMP cannot be empty.")
-_UNKNOWN_KEY = _okx(401, "50111", "Invalid OK-ACCESS-KEY.")
-_BAD_TIMESTAMP = _okx(401, "50112", "Invalid OK-ACCESS-TIMESTAMP.")
-_EXPIRED = _okx(401, "50102", "Timestamp request expired.")
-_BAD_PASSPHRASE = _okx(401, "50105", "Request header OK-ACCESS-PASSPHRASE incorrect.")
-_WRONG_ENVIRONMENT = _okx(401, "50101", "APIKey does not match current environment.")
-_BAD_SIGN = _okx(401, "50113", "Invalid Sign.")
-
-_THROTTLED: Final[Mapping[str, _Answer]] = {
-    # Today's answer has no "data" key at all, which trips clients that index it.
-    "modern": _Answer(429, "50011", b'{"msg":"Too Many Requests","code":"50011"}'),
-    "legacy-200": _okx(200, "50011", "Requests too frequent."),
-    "legacy-int": _Answer(200, "50011", b'{"code":50011,"msg":"Requests too frequent.","data":[]}'),
-}
-
-_HTML_502 = _Answer(
-    502,
-    "",
-    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-    b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
-    content_type="text/html",
-)
-_SERVER_ERROR = _okx(503, "50001", "Service temporarily unavailable")
-_BUSY = _okx(429, "50013", "Systems are busy. Please try again later.")
-_DROP = _Answer(0, "", b"")
+    method: str = "GET"
+    body: bytes = b""
 
 
 def _check_rate(name: str, value: float) -> float:
@@ -148,10 +99,21 @@ class Simulator:
             ...
             assert not sim.rejections()
 
-    Endpoints: ``GET /api/v5/finance/flexible-loan/max-collateral-redeem-amount?ccy=X`` and
-    ``GET /api/v5/account/config`` (private, limited to ``limit`` per ``window`` seconds
-    per user ID and path) and ``GET /api/v5/public/time`` (public, 10 per 2 s per IP).
-    ``rate_limit=False`` lifts every limit, the public one included.
+    Endpoints: the eight Flexible Loan endpoints under ``/api/v5/finance/flexible-loan/``
+    and ``GET /api/v5/account/config`` (private, each limited to ``limit`` per ``window``
+    seconds per user ID and path), and ``GET /api/v5/public/time`` (public, 10 per 2 s
+    per IP). ``rate_limit=False`` lifts every limit, the public one included.
+
+    Each user has a Flexible Loan account (see ``_account.py`` for its LTV model):
+    collateral seeded from ``amounts`` (a mapping of currency to amount) and loans
+    from ``loans`` (by default 1000 USDT with the default amounts, none with your
+    own). A callable ``amounts`` answers max-collateral-redeem-amount alone, outside
+    the account. ``accounts[uid]`` is a user's live state.
+
+    Faults (``*_rate``; only on ``fault_endpoints`` if given): a dropped connection
+    and an HTML 502 come after the request was
+    executed (the answer is lost, as when a gateway fails on the way back); 50001
+    and 50013 come before, and change nothing.
     """
 
     def __init__(
@@ -159,6 +121,7 @@ class Simulator:
         *,
         keys: Mapping[str, SimKey] = DEMO_KEYS,
         amounts: Amounts = DEFAULT_AMOUNTS,
+        loans: Mapping[str, str] | None = None,
         limit: int = 5,
         window: float = 2.0,
         rate_limit: bool = True,
@@ -169,6 +132,7 @@ class Simulator:
         server_error_rate: float = 0.0,
         busy_rate: float = 0.0,
         drop_rate: float = 0.0,
+        fault_endpoints: Collection[str] | None = None,
         clock_skew: float = 0.0,
         rate_limit_style: RateLimitStyle = "modern",
         seed: int | None = None,
@@ -186,9 +150,17 @@ class Simulator:
                 f"unknown rate_limit_style {rate_limit_style!r}; choose from {_STYLES}"
             )
         self._keys = keys
-        self._amount: Callable[[str], str | None] = (
-            amounts.get if isinstance(amounts, Mapping) else amounts
+        #: Canned max-redeem answers, when ``amounts`` is a callable.
+        self._canned: Callable[[str], str | None] | None = (
+            None if isinstance(amounts, Mapping) else amounts
         )
+        self._collateral: Mapping[str, str] = amounts if isinstance(amounts, Mapping) else {}
+        if loans is None:
+            loans = DEFAULT_LOANS if amounts is DEFAULT_AMOUNTS else {}
+        self._loans = loans
+        self._ref_ids = RefIds()
+        #: Each user's Flexible Loan account, created at the user's first request.
+        self.accounts: dict[str, LoanAccount] = {}
         self._limit = limit
         self._window = window
         self._rate_limit = rate_limit
@@ -200,15 +172,17 @@ class Simulator:
         self._faults = [
             (rate, answer)
             for rate, answer in (
-                (_check_rate("drop_rate", drop_rate), _DROP),
-                (_check_rate("html_error_rate", html_error_rate), _HTML_502),
-                (_check_rate("server_error_rate", server_error_rate), _SERVER_ERROR),
-                (_check_rate("busy_rate", busy_rate), _BUSY),
+                (_check_rate("drop_rate", drop_rate), answers.DROP),
+                (_check_rate("html_error_rate", html_error_rate), answers.HTML_502),
+                (_check_rate("server_error_rate", server_error_rate), answers.SERVER_ERROR),
+                (_check_rate("busy_rate", busy_rate), answers.BUSY),
             )
             if rate > 0.0
         ]
+        #: The paths faults may hit; None for every one.
+        self._fault_endpoints = None if fault_endpoints is None else frozenset(fault_endpoints)
         self._clock_skew = clock_skew
-        self._throttled = _THROTTLED[rate_limit_style]
+        self._throttled = answers.THROTTLED[rate_limit_style]
         self._rng = random.Random(seed)
         self._host = host
         self._port = port
@@ -216,11 +190,14 @@ class Simulator:
         self._limiters: dict[tuple[str, str], RateLimitAlgorithm] = {}
         self._public_limiters: dict[str, SlidingLog] = {}
         self._runner: web.AppRunner | None = None
-        self._routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
-            REDEEM_PATH: self._handle_redeem,
-            CONFIG_PATH: self._handle_config,
-            TIME_PATH: self._handle_time,
+        self._routes: dict[
+            tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]
+        ] = {
+            ("GET", CONFIG_PATH): self._handle_config,
+            ("GET", TIME_PATH): self._handle_time,
         }
+        for route, handler in ROUTES.items():
+            self._routes[route] = self._loan_handler(handler)
         #: Every authenticated request to a rate-limited endpoint, in arrival order.
         self.arrivals: list[Arrival] = []
 
@@ -298,17 +275,37 @@ class Simulator:
     # -- request handling --------------------------------------------------------------
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        """Route by exact path; everything else is a JSON 404."""
-        handler = self._routes.get(request.path) if request.method == "GET" else None
+        """Route by method and exact path; everything else is a JSON 404."""
+        handler = self._routes.get((request.method, request.path))
         if handler is None:
-            return _NOT_FOUND.response()
+            return answers.NOT_FOUND.response()
         # The request spends this long on the network before the server sees it.
         await self._delay(self._request_latency)
         return await handler(request)
 
-    async def _handle_redeem(self, request: web.Request) -> web.StreamResponse:
-        """GET max-collateral-redeem-amount."""
-        return await self._private(request, self._redeem_answer)
+    def _loan_handler(
+        self, handler: Handler
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """A route serving one Flexible Loan endpoint from the caller's account."""
+
+        def business(call: Call) -> Answer:
+            if handler is ROUTES["GET", REDEEM_PATH] and self._canned is not None:
+                return self._canned_redeem(call)
+            return loan_answer(handler, call, self.account(call.key.uid))
+
+        async def route(request: web.Request) -> web.StreamResponse:
+            return await self._private(request, business)
+
+        return route
+
+    def account(self, uid: str) -> LoanAccount:
+        """The Flexible Loan account of ``uid``, created from the seed at first use."""
+        account = self.accounts.get(uid)
+        if account is None:
+            now_ms = int(self.wall_time() * 1000)
+            account = LoanAccount(self._collateral, self._loans, self._ref_ids, now_ms)
+            self.accounts[uid] = account
+        return account
 
     async def _handle_config(self, request: web.Request) -> web.StreamResponse:
         """GET account/config."""
@@ -323,81 +320,99 @@ class Simulator:
             logger.debug("throttled %s from %s", TIME_PATH, request.remote)
             answer = self._throttled
         else:
-            answer = _okx(200, "0", "", [{"ts": str(int(self.wall_time() * 1000))}])
+            answer = answers.ok([{"ts": str(int(self.wall_time() * 1000))}])
         await self._delay(self._response_latency)
         return answer.response()
 
     async def _private(
-        self, request: web.Request, business: Callable[[web.Request, SimKey], _Answer]
+        self, request: web.Request, business: Callable[[Call], Answer]
     ) -> web.StreamResponse:
         """Authenticate, count, maybe fault, then answer; logs one Arrival."""
-        authenticated = self._authenticate(request)
-        if isinstance(authenticated, _Answer):
+        raw = await request.read()
+        authenticated = self._authenticate(request, raw)
+        if isinstance(authenticated, Answer):
             return authenticated.response()
         api_key, key = authenticated
         path = request.path
         now = time.monotonic()
+        body: Mapping[str, Any] | Answer = _json_body(request, raw)
         if self._rate_limit and not self._limiter(key.uid, path).try_acquire(now):
             logger.debug("throttled uid %s on %s (api key %s)", key.uid, path, api_key)
             answer = self._throttled
+        elif isinstance(body, Answer):
+            answer = body
         else:
-            answer = self._fault() or business(request, key)
+            hit = self._fault_endpoints is None or path in self._fault_endpoints
+            fault = self._fault() if hit else None
+            answer = fault or answers.DROP
+            if fault is None or fault in _AFTER_EXECUTION:
+                executed = business(Call(key, request.query, body, int(self.wall_time() * 1000)))
+                answer = fault or executed
         ccy = request.query.get("ccy")
-        self.arrivals.append(Arrival(now, key.uid, path, ccy, api_key, answer.status, answer.code))
+        if ccy is None and isinstance(body, Mapping):
+            named = body.get("collateralCcy", body.get("borrowCcy"))
+            ccy = named if isinstance(named, str) else None
+        self.arrivals.append(Arrival(
+            now, key.uid, path, ccy, api_key, answer.status, answer.code, request.method, raw
+        ))
         await self._delay(self._response_latency)
-        if answer is _DROP:
+        if answer is answers.DROP:
             return _drop(request)
         return answer.response()
 
-    def _authenticate(self, request: web.Request) -> tuple[str, SimKey] | _Answer:
-        """Check the OKX v5 auth headers in OKX's order; the key, or the 401 to send."""
+    def _authenticate(self, request: web.Request, body: bytes) -> tuple[str, SimKey] | Answer:
+        """Check the OKX v5 auth headers in OKX's order; the key, or the 401 to send.
+
+        The signature is checked over the raw body bytes as received.
+        """
         headers = request.headers
         api_key = headers.get("OK-ACCESS-KEY", "")
         passphrase = headers.get("OK-ACCESS-PASSPHRASE", "")
         signature = headers.get("OK-ACCESS-SIGN", "")
         timestamp = headers.get("OK-ACCESS-TIMESTAMP", "")
         key = self._keys.get(api_key)
-        failure: _Answer | None = None
+        failure: Answer | None = None
         if not api_key:
-            failure = _MISSING_KEY
+            failure = answers.MISSING_KEY
         elif not passphrase:
-            failure = _MISSING_PASSPHRASE
+            failure = answers.MISSING_PASSPHRASE
         elif not signature:
-            failure = _MISSING_SIGN
+            failure = answers.MISSING_SIGN
         elif not timestamp:
-            failure = _MISSING_TIMESTAMP
+            failure = answers.MISSING_TIMESTAMP
         elif key is None:
-            failure = _UNKNOWN_KEY
+            failure = answers.UNKNOWN_KEY
         elif (sent_at := timestamp_seconds(timestamp)) is None:
-            failure = _BAD_TIMESTAMP
+            failure = answers.BAD_TIMESTAMP
         elif abs(sent_at - self.wall_time()) > _MAX_CLOCK_DIFFERENCE:
-            failure = _EXPIRED
+            failure = answers.EXPIRED
         elif not hmac.compare_digest(_encode(passphrase), _encode(key.passphrase)):
-            failure = _BAD_PASSPHRASE
+            failure = answers.BAD_PASSPHRASE
         elif key.demo is not None and key.demo != (headers.get("x-simulated-trading") == "1"):
-            failure = _WRONG_ENVIRONMENT
+            failure = answers.WRONG_ENVIRONMENT
         else:
             expected = expected_signature(
-                key.secret_key, timestamp, request.method, request.raw_path
+                key.secret_key, timestamp, request.method, request.raw_path, body
             )
             if not hmac.compare_digest(_encode(expected), _encode(signature)):
-                failure = _BAD_SIGN
+                failure = answers.BAD_SIGN
         if failure is None and key is not None:  # key is None implies a failure above
             return api_key, key
-        failure = failure or _UNKNOWN_KEY
+        failure = failure or answers.UNKNOWN_KEY
         # The API key is an identifier, not a secret; the other headers stay out of the log.
         logger.debug("refused %s: %s (api key %r)", request.path, failure.code, api_key)
         return failure
 
-    def _redeem_answer(self, request: web.Request, key: SimKey) -> _Answer:
-        """The business answer of max-collateral-redeem-amount."""
-        ccy = request.query.get("ccy", "")
-        amount = self._amount(ccy) if ccy else None
+    def _canned_redeem(self, call: Call) -> Answer:
+        """max-collateral-redeem-amount from a callable ``amounts``, outside the account."""
+        assert self._canned is not None
+        ccy = call.query.get("ccy", "")
+        amount = self._canned(ccy) if ccy else None
         if amount is None:
-            return _BAD_CCY
-        return _okx(200, "0", "", [{"ccy": ccy, "maxRedeemAmt": amount}])
+            return answers.BAD_CCY
+        return answers.ok([{"ccy": ccy, "maxRedeemAmt": amount}])
 
-    def _fault(self) -> _Answer | None:
+    def _fault(self) -> Answer | None:
         """The injected fault for a counted request, if one fires."""
         for rate, answer in self._faults:
             if self._rng.random() < rate:
@@ -430,8 +445,9 @@ class Simulator:
         return bucket
 
 
-def _config_answer(request: web.Request, key: SimKey) -> _Answer:
-    """The business answer of account/config for a read-only main-account key."""
+def _config_answer(call: Call) -> Answer:
+    """The business answer of account/config for a main-account key."""
+    key = call.key
     config = {
         "uid": key.uid,
         "mainUid": key.uid,
@@ -445,14 +461,31 @@ def _config_answer(request: web.Request, key: SimKey) -> _Answer:
         "level": "Lv1",
         "levelTmp": "",
         "mgnIsoMode": "automatic",
-        "perm": "read_only",
+        "perm": key.perm,
         "posMode": "net_mode",
         "roleType": "0",
         "spotOffsetType": "",
         "traderInsts": [],
         "type": "0",
     }
-    return _okx(200, "0", "", [config])
+    return answers.ok([config])
+
+
+#: Faults that strike on the way back, after the request was executed.
+_AFTER_EXECUTION: Final = (answers.DROP, answers.HTML_502)
+
+
+def _json_body(request: web.Request, raw: bytes) -> Mapping[str, Any] | Answer:
+    """A POST's JSON object body ({} for a GET), or OKX's answer to a malformed one."""
+    if request.method != "POST":
+        return {}
+    if request.content_type != "application/json":
+        return answers.BAD_JSON
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return answers.BAD_JSON
+    return body if isinstance(body, dict) else answers.BAD_JSON
 
 
 def _drop(request: web.Request) -> web.StreamResponse:
@@ -469,10 +502,11 @@ async def serve(host: str, port: int, **options: Any) -> None:
         print(f"OKX simulator listening on {sim.base_url}", flush=True)
         if options.get("keys", DEMO_KEYS) is DEMO_KEYS:
             print("Demo credentials (FAKE, public test values; they only work here):")
-            for credentials in (DEMO_CREDENTIALS, DEMO_CREDENTIALS_2):
+            for credentials, perm in ((DEMO_CREDENTIALS, "read only"),
+                                      (DEMO_CREDENTIALS_2, "read and trade")):
                 print(
                     f"  api key {credentials.api_key}  secret {credentials.secret_key}  "
-                    f"passphrase {credentials.passphrase}"
+                    f"passphrase {credentials.passphrase}  ({perm})"
                 )
         else:
             print("API keys: " + ", ".join(sorted(sim._keys)))

@@ -12,19 +12,21 @@ from .._credentials import Credentials
 
 @attrs.frozen
 class SimKey:
-    """What the simulator knows about one API key: its secrets, its user and its environment.
+    """What the simulator knows about one API key: secrets, user, environment, permissions.
 
     ``demo=True`` requires the header ``x-simulated-trading: 1``, ``demo=False`` forbids
-    it and ``None`` accepts both::
+    it and ``None`` accepts both. ``perm`` is OKX's comma-separated list; without
+    ``trade`` a Trade endpoint (adjust-collateral) answers ``50120``::
 
         >>> SimKey("secret", "pass", uid="42", demo=True)
-        SimKey(uid='42', demo=True)
+        SimKey(uid='42', demo=True, perm='read_only')
     """
 
     secret_key: str = attrs.field(repr=False)
     passphrase: str = attrs.field(repr=False)
     uid: str
     demo: bool | None = None
+    perm: str = "read_only"
 
 
 #: The user that owns both demo keys.
@@ -38,19 +40,25 @@ DEMO_CREDENTIALS_2 = Credentials("demo-key-2", "DEMO-SECRET-2-FAKE", "demo-passp
 OTHER_USER_CREDENTIALS = Credentials("other-key-1", "OTHER-SECRET-1-FAKE", "other-passphrase-1")
 
 
-def _sim_key(credentials: Credentials, uid: str) -> SimKey:
+def _sim_key(credentials: Credentials, uid: str, perm: str = "read_only") -> SimKey:
     """The SimKey matching ``credentials``, owned by ``uid``."""
-    return SimKey(credentials.secret_key, credentials.passphrase, uid)
+    return SimKey(credentials.secret_key, credentials.passphrase, uid, perm=perm)
 
 
-#: Two keys of the user ``DEMO_UID`` and one key of another user.
+#: Two keys of the user ``DEMO_UID`` and one key of another user. ``DEMO_CREDENTIALS``
+#: is read-only; ``DEMO_CREDENTIALS_2`` may also trade (adjust collateral), as
+#: ``OTHER_USER_CREDENTIALS`` may.
 DEMO_KEYS: Mapping[str, SimKey] = MappingProxyType(
     {
         DEMO_CREDENTIALS.api_key: _sim_key(DEMO_CREDENTIALS, DEMO_UID),
-        DEMO_CREDENTIALS_2.api_key: _sim_key(DEMO_CREDENTIALS_2, DEMO_UID),
-        OTHER_USER_CREDENTIALS.api_key: _sim_key(OTHER_USER_CREDENTIALS, _OTHER_UID),
+        DEMO_CREDENTIALS_2.api_key: _sim_key(DEMO_CREDENTIALS_2, DEMO_UID, "read_only,trade"),
+        OTHER_USER_CREDENTIALS.api_key: _sim_key(
+            OTHER_USER_CREDENTIALS, _OTHER_UID, "read_only,trade"
+        ),
     }
 )
+#: The demo key that may trade, for adjust-collateral.
+TRADE_CREDENTIALS = DEMO_CREDENTIALS_2
 
 #: ``maxRedeemAmt`` per currency, as strings exactly as OKX sends them. ``SHIB`` has more
 #: decimal places than a float keeps and ``LUNC`` is zero, so a client that parses

@@ -1,0 +1,252 @@
+"""The Flexible Loan family as typed methods; each is one line over the shared flow.
+
+:class:`FlexibleLoanMethods` is mixed into :class:`~okx_async.OkxClient`, which
+supplies ``_call`` (endpoint spec → checks → limiter → signer → transport →
+decoder → model) and ``_fan_out``. A method here only names its endpoint and
+passes its arguments through; the checks live with the endpoint in
+``_endpoints.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import Any, Literal, Protocol, TypeVar
+
+from ._endpoints import (
+    ADJUST_COLLATERAL,
+    BORROW_CURRENCIES,
+    COLLATERAL_ASSETS,
+    INTEREST_ACCRUED,
+    LOAN_HISTORY,
+    LOAN_INFO,
+    MAX_COLLATERAL_REDEEM_AMOUNT,
+    MAX_LOAN,
+    Endpoint,
+)
+from ._models import (
+    BorrowCurrency,
+    CollateralAsset,
+    CurrencyAmount,
+    InterestAccrued,
+    LoanHistoryEntry,
+    LoanInfo,
+    MaxCollateralRedeemAmount,
+    MaxLoan,
+)
+from ._params import MAX_PAGE, check_ccy, wire_params
+
+T = TypeVar("T")
+
+Amount = Decimal | int | str
+#: Extra collateral for :meth:`max_loan`: ``{"BTC": Decimal("0.5")}`` or pairs.
+SupCollateral = Mapping[str, Amount] | Iterable[tuple[str, Amount] | CurrencyAmount]
+HistoryType = Literal[
+    "borrowed", "repaid", "collateral_locked", "collateral_released", "forced_repayment_buy",
+    "forced_repayment_sell", "forced_liquidation", "partial_liquidation",
+]
+
+
+class _Paged(Protocol):
+    @property
+    def ref_id(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Paged)
+
+
+class FlexibleLoanMethods:
+    """Typed methods for ``/api/v5/finance/flexible-loan/``; see :class:`~okx_async.OkxClient`.
+
+    Amounts come back as ``Decimal`` and timestamps as aware UTC ``datetime``.
+    Every argument is checked before any request (``TypeError``/``ValueError``).
+    Each endpoint has its own budget of 5 requests per 2 s per user ID, so a
+    fan-out on one never slows another.
+    """
+
+    async def _call(self, endpoint: Endpoint[T], **args: Any) -> T:
+        raise NotImplementedError  # supplied by OkxClient
+
+    async def _fan_out(
+        self,
+        call: Callable[[str], Awaitable[T]],
+        items: list[str],
+        on_result: Callable[[str, T | Exception], None] | None,
+    ) -> dict[str, T]:
+        raise NotImplementedError  # supplied by OkxClient
+
+    # Reads -------------------------------------------------------------------------
+
+    async def borrow_currencies(self) -> list[BorrowCurrency]:
+        """The currencies Flexible Loan lends."""
+        return await self._call(BORROW_CURRENCIES)
+
+    async def collateral_assets(
+        self, ccy: str | None = None, *, ord_id: str | None = None
+    ) -> list[CollateralAsset]:
+        """The account's collateral: currency, amount and USD value; one currency if given."""
+        return await self._call(COLLATERAL_ASSETS, ccy=ccy, ord_id=ord_id)
+
+    async def max_loan(
+        self,
+        borrow_ccy: str,
+        sup_collateral: SupCollateral | None = None,
+        *,
+        ord_id: str | None = None,
+    ) -> MaxLoan:
+        """How much more of ``borrow_ccy`` could be borrowed, with optional extra collateral.
+
+        A POST, but a read (Read permission): it changes nothing and is retried like a GET.
+
+        Example::
+
+            headroom = await okx.max_loan("USDT", {"BTC": Decimal("0.1")})
+        """
+        return await self._call(
+            MAX_LOAN, borrow_ccy=borrow_ccy, sup_collateral=sup_collateral, ord_id=ord_id
+        )
+
+    async def max_collateral_redeem_amount(
+        self, ccy: str, *, ord_id: str | None = None
+    ) -> MaxCollateralRedeemAmount:
+        """How much of collateral ``ccy`` can be redeemed now."""
+        return await self._call(MAX_COLLATERAL_REDEEM_AMOUNT, ccy=ccy, ord_id=ord_id)
+
+    async def max_collateral_redeem_amounts(
+        self,
+        ccys: Iterable[str] | None = None,
+        *,
+        on_result: Callable[[str, MaxCollateralRedeemAmount | Exception], None] | None = None,
+    ) -> dict[str, MaxCollateralRedeemAmount]:
+        """Query many currencies at once; the limiter queues them within the rule.
+
+        Without ``ccys``, every currency of the account's collateral
+        (:meth:`collateral_assets`, one request more). Keys come back in the
+        caller's order, each currency queried once. If any fails,
+        :class:`~okx_async.OkxBatchError` carries every success in ``.results``
+        and every failure in ``.errors``.
+
+        ``on_result(ccy, result_or_error)`` is called as each currency completes. An
+        exception it raises stops nothing: the fan-out runs to the end, the result
+        stays in the outcome, and the exception is raised then, in
+        :class:`~okx_async.OkxBatchError` ``.callback_errors`` (with every result in
+        ``.results``).
+        """
+        if ccys is None:
+            unique = [asset.ccy for asset in await self.collateral_assets()]
+        else:
+            if isinstance(ccys, (str, bytes)):
+                raise TypeError("ccys must be an iterable of currency codes, not a single string")
+            unique = list(dict.fromkeys(check_ccy(ccy) for ccy in ccys))
+        return await self._fan_out(self.max_collateral_redeem_amount, unique, on_result)
+
+    async def loan_info(self, *, ord_id: str | None = None) -> LoanInfo:
+        """The loan, the collateral and their LTVs, with the liquidation price if any."""
+        return await self._call(LOAN_INFO, ord_id=ord_id)
+
+    # History: single pages and iterators ---------------------------------------------
+
+    async def loan_history(
+        self,
+        type: HistoryType | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+        *,
+        ord_id: str | None = None,
+    ) -> list[LoanHistoryEntry]:
+        """One page of loan events, newest first.
+
+        ``after``/``before`` are ``ref_id`` cursors: entries older / newer than it.
+        ``limit`` is 1 to 100 (OKX's default 100). :meth:`iter_loan_history` walks
+        every page.
+        """
+        return await self._call(
+            LOAN_HISTORY, type=type, after=after, before=before, limit=limit, ord_id=ord_id
+        )
+
+    async def interest_accrued(
+        self,
+        ccy: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+        *,
+        ord_id: str | None = None,
+    ) -> list[InterestAccrued]:
+        """One page of interest records, newest first; paged like :meth:`loan_history`."""
+        return await self._call(
+            INTEREST_ACCRUED, ccy=ccy, after=after, before=before, limit=limit, ord_id=ord_id
+        )
+
+    def iter_loan_history(
+        self,
+        type: HistoryType | None = None,
+        *,
+        after: str | None = None,
+        before: str | None = None,
+        page_size: int = MAX_PAGE,
+        ord_id: str | None = None,
+    ) -> AsyncIterator[LoanHistoryEntry]:
+        """Every loan event older than ``after`` (newest first), page by page.
+
+        Each page is one request through the limiter. Stop early with ``break``;
+        cancelling mid-page frees the slot like any cancelled request::
+
+            async for entry in okx.iter_loan_history("collateral_released"):
+                print(entry.ts, entry.ccy, entry.amt)
+        """
+        return self._walk(
+            LOAN_HISTORY, page_size, type=type, after=after, before=before, ord_id=ord_id
+        )
+
+    def iter_interest_accrued(
+        self,
+        ccy: str | None = None,
+        *,
+        after: str | None = None,
+        before: str | None = None,
+        page_size: int = MAX_PAGE,
+        ord_id: str | None = None,
+    ) -> AsyncIterator[InterestAccrued]:
+        """Every interest record older than ``after`` (newest first), page by page."""
+        return self._walk(
+            INTEREST_ACCRUED, page_size, ccy=ccy, after=after, before=before, ord_id=ord_id
+        )
+
+    async def _walk(
+        self, endpoint: Endpoint[list[P]], page_size: int, **args: Any
+    ) -> AsyncIterator[P]:
+        # Checked at the first step, before its request; a page shorter than asked is the end.
+        wire_params(endpoint.params, {**args, "limit": page_size})
+        while True:
+            page = await self._call(endpoint, **args, limit=page_size)
+            for entry in page:
+                yield entry
+            if len(page) < page_size:
+                return
+            args["after"] = page[-1].ref_id
+
+    # The write ---------------------------------------------------------------------
+
+    async def adjust_collateral(
+        self,
+        type: Literal["add", "reduce"],
+        collateral_ccy: str,
+        collateral_amt: Amount,
+        *,
+        ord_id: str | None = None,
+    ) -> None:
+        """Add or release collateral (Trade permission). **Not idempotent.**
+
+        Sent once. It is sent again only when it provably did not reach OKX: the
+        connection could not be opened, or OKX answered 50011 (it rejects those
+        before executing). A timeout, a dropped connection or a 5xx after sending
+        raises :class:`~okx_async.OkxUnknownOutcomeError`: check
+        :meth:`loan_history` before trying again (see docs/errors.md).
+        ``collateral_amt`` is a ``Decimal``, ``int`` or numeric ``str``; never a float.
+        """
+        await self._call(
+            ADJUST_COLLATERAL, type=type, collateral_ccy=collateral_ccy,
+            collateral_amt=collateral_amt, ord_id=ord_id,
+        )
