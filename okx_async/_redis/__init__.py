@@ -16,8 +16,9 @@ Each mechanism, and why it stays:
   never compared (ages travel as durations). Keys share the hash tag
   ``{user:endpoint}``: one Cluster slot per budget.
 * **Cross-process FIFO with hand-over.** A freed slot goes to the oldest ticket,
-  whichever process holds it, and is kept for that process while it beats. Without
-  it a late process would be starved by a busy one.
+  whichever process holds it, and is kept for that process for half a second (it
+  looks again within a beat). Without it a late process would be starved by a busy
+  one.
 * **Beats instead of long leases.** A process with waiters or slots calls Redis at
   least every ``BEAT`` (0.25 s). One silent for ``TTL`` (1 s) is dead: its tickets
   no longer hold the line, a slot kept for it or its probe frees, and each of its

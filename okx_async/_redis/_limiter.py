@@ -220,7 +220,7 @@ class RedisLimiter:
             budget.end_waits(lambda f: f.set_exception(OkxLimiterUnavailable(*closed.args)))
             if budget.flying or budget.finished or budget.drops:
                 budget.unsent = True
-                self._kick(budget)
+                self._kick(budget, closing=True)
         drivers = [b.driver for b in self._budgets.values() if b.driver is not None]
         if drivers:
             _, pending = await asyncio.wait(drivers, timeout=self.grace + self.timeout + 1)
@@ -277,10 +277,13 @@ class RedisLimiter:
         budget.throttle |= outcome is Outcome.THROTTLED
         self._kick(budget)
 
-    def _kick(self, budget: Budget) -> None:
-        """Make the budget's driver look now, starting it if it is not running."""
+    def _kick(self, budget: Budget, *, closing: bool = False) -> None:
+        """Make the budget's driver look now, starting it if it is not running.
+
+        Once closed, only :meth:`aclose` starts one: no task outlives it.
+        """
         budget.wake.set()
-        if budget.driver is None and budget.busy():
+        if budget.driver is None and budget.busy() and (closing or not self._closed):
             budget.driver = asyncio.get_running_loop().create_task(self._drive(budget))
 
     # The driver ------------------------------------------------------------------------

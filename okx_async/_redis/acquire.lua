@@ -89,8 +89,10 @@ while taken < requests and gate <= now and not probe do
       redis.call('ZADD', slots, now + lease, head)
       granted[#granted + 1] = head
     else
-      -- Another process's ticket: the slot is kept for it to claim while it lives.
-      redis.call('ZADD', slots, (seen or now) + ttl, head)
+      -- Another process's ticket: the slot is kept for it to claim, for half a ttl
+      -- (a live process looks again within a beat), and no longer than it counts as
+      -- alive. Unclaimed, it frees; the ticket's next call puts it back in its place.
+      redis.call('ZADD', slots, math.min((seen or now) + ttl, now + ttl / 2), head)
     end
     taken = taken + 1
     if fresh > 0 then
