@@ -994,7 +994,8 @@ async def test_fallback_across_a_blip_comes_back_to_redis(
     its waiters move back to Redis. At most 5 rejections, none once Redis is back."""
     caplog.set_level(logging.WARNING, logger=LOG)
     sim = await okx_simulator_factory(limit=5, window=0.2, amounts=AMOUNTS)
-    bots = [limiters(redis_server.url, fallback="memory", grace=0.0) for _ in range(4)]
+    bots = [limiters(redis_server.url, fallback="memory", grace=0.0, restart_hold=1.0)
+            for _ in range(4)]
     runs = [asyncio.create_task(_fan_out(sim.base_url, b, CCYS[i::4]))
             for i, b in enumerate(bots)]
     await asyncio.sleep(0.3)
