@@ -7,7 +7,8 @@ interpreter start-up is not measured), ``ccys``, and optionally ``rule``
 
 Prints two JSON lines: at once ``{"instance": ..., "pid": ...}`` (the instance names
 this process's tickets in Redis), and at the end ``{"results": {ccy: amount as a
-Decimal string}, "errors": {ccy: repr}, "late": seconds it started after start_at}``.
+Decimal string}, "errors": {ccy: repr}, "late": seconds it started after start_at,
+"closing": seconds its limiter and client took to close}``.
 """
 
 from __future__ import annotations
@@ -47,12 +48,14 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
         except OkxBatchError as exc:
             found = exc.results
             errors = {ccy: repr(error) for ccy, error in exc.errors.items()}
+        done = time.time()
+    closing = time.time() - done
     results = {
         ccy: str(amount.max_redeem_amt)
         for ccy, amount in found.items()
         if isinstance(amount, MaxCollateralRedeemAmount)
     }
-    return {"results": results, "errors": errors, "late": late}
+    return {"results": results, "errors": errors, "late": late, "closing": closing}
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ Convention, for README.md and every docs/**/*.md (also summarised in README.md):
   are refused, so that no runnable block escapes this test by its spelling.
 - A ``python`` block runs in a fresh interpreter in an empty directory, with top-level
   ``await`` allowed, as in ``python -m asyncio``. It must exit cleanly.
-- An ``sh`` block runs with ``bash -eo pipefail`` in an empty directory where
-  ``.venv`` is the suite's own virtual environment (its ``bin`` first on ``PATH``).
+- An ``sh`` block runs with ``bash -eo pipefail`` where a reader runs it, at the top of
+  a clone: a scratch directory that links to every top-level entry of the repository
+  (so writes below them are real), except ``.venv``, which is the suite's own virtual
+  environment (its ``bin`` first on ``PATH``).
   Set-up steps are not repeated: the commands ``python3 -m venv ...`` and
   ``... pip install ...`` are dropped, and the okx-async extras they name must exist.
 - No block sees ``OKX_*`` variables. Blocks that need a simulator start their own
@@ -50,6 +52,8 @@ _SET_UP = re.compile(r"^\s*(?:\S*python3?\s+-m\s+venv\b|\S*pip3?\s+install\b)")
 _EXTRAS = re.compile(r"okx-async\[(?P<extras>[\w,-]+)\]")
 
 SNIPPET_TIMEOUT = 60.0
+#: Left out of an sh block's copy of the repository.
+NOT_LINKED = frozenset({".venv", ".git", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 
 #: How ``python -m asyncio`` runs a line: top-level await, in a module namespace.
 _RUNNER = """\
@@ -199,6 +203,9 @@ def test_snippet_runs(block: Block, tmp_path: Path) -> None:
         (tmp_path / "snippet.py").write_text(block.code, encoding="utf-8")
         done = run([sys.executable, "-c", _RUNNER, "snippet.py"], tmp_path)
     else:
+        for entry in ROOT.iterdir():
+            if entry.name not in NOT_LINKED:
+                (tmp_path / entry.name).symlink_to(entry)
         (tmp_path / ".venv").symlink_to(Path(sysconfig.get_path("scripts")).parent)
         done = run(["bash", "-eo", "pipefail", "-c", without_set_up(block)], tmp_path)
     assert done.returncode == 0, (

@@ -27,10 +27,11 @@ Each mechanism, and why it stays:
 * **Every beat repeats what the process knows.** The writes are idempotent, so a
   finish whose recording may have failed counts as recorded, and a Redis that
   restarted empty learns every live process's slots again within a beat.
-* **The restart hold.** A budget without state in a Redis younger than a second
-  grants nothing for ``restart_hold`` (1 s), so those beats come first: the first
-  grants after a restart respect every slot a live process knows of. A new budget
-  in a running Redis pays nothing.
+* **The restart hold.** A budget without state in a Redis whose INFO uptime is at
+  most 1 (whole seconds: it started up to two seconds ago) grants nothing for
+  ``restart_hold`` (1 s), so those beats come first: the first grants after a
+  restart respect every slot a live process knows of. A new budget in a running
+  Redis pays nothing.
 * **Waiting through outages.** Calls keep waiting while the driver retries with
   back-off (20 ms doubling to a beat); nothing is granted meanwhile. Only an outage
   longer than ``grace`` raises :class:`~okx_async.OkxLimiterUnavailable`, once in

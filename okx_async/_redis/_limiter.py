@@ -144,7 +144,7 @@ class RedisLimiter:
         #: How long what a budget learned (even pacing, trusted bursts) outlives its use.
         self.state_ttl = state_ttl
         self.max_idle = max_idle
-        #: How long a Redis younger than a second grants nothing on a budget it does not
+        #: How long a Redis that just started grants nothing on a budget it does not
         #: know: time for live processes to tell it again what it forgot in a restart.
         self.restart_hold = restart_hold
         #: Names this process's tickets and permits; hex, so it holds no '.'.
@@ -322,6 +322,8 @@ class RedisLimiter:
                     backoff = 0.0
                     if talked:
                         self._available()
+                    if self._closed and not (budget.unsent or budget.drops):
+                        return  # the last word is said
                 if sleep > 0 and not budget.wake.is_set():
                     try:
                         async with asyncio.timeout(sleep):

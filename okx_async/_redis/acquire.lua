@@ -24,9 +24,10 @@ local interval, last, pause = tonumber(s[4]) or 0, tonumber(s[5]) or 0, tonumber
 if not fresh then
   -- No state: a new budget, or a Redis that restarted empty. In the second case the
   -- live processes are about to tell it again what they have in flight or cooling,
-  -- so a Redis younger than a second grants nothing for hold_ms.
+  -- so a Redis that started within the last second grants nothing for hold_ms.
+  -- (INFO's uptime is a difference of whole seconds: 1 may be 1 ms after a start.)
   local info = redis.call('INFO', 'server')
-  if tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) < 1 then
+  if tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) <= 1 then
     pause = math.max(pause, now + tonumber(ARGV[6]))
     redis.call('HSET', state, 'pause', pause)
   end
