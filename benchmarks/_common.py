@@ -71,26 +71,3 @@ LINKS: Final = {
         Link("slow", "answers 1.5 s late", (0.0, 0.0), (1.5, 1.5)),
     )
 }
-
-
-def least_beside(
-    foreign: list[float], n: int, limit: int = LIMIT, window: float = WINDOW
-) -> float:
-    """When the ``n``-th of our requests can arrive at the earliest (from 0), beside
-    ``foreign`` arrivals, never more than ``limit`` of all in any window: greedy."""
-    ours: list[float] = []
-
-    def fits(t: float) -> bool:
-        times = sorted([*foreign, *ours, t])
-        return all(
-            sum(1 for u in times if s - window < u <= s) <= limit
-            for s in times if t <= s < t + window
-        )
-
-    while len(ours) < n:
-        last = ours[-1] if ours else 0.0
-        candidates = sorted(
-            {last} | {u + window + 1e-9 for u in [*foreign, *ours] if u + window > last}
-        )
-        ours.append(next(t for t in candidates if fits(t)))
-    return ours[-1]

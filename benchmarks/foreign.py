@@ -5,7 +5,7 @@ the web UI would, so the client under test cannot see it. It starts a second bef
 the fan-out and keeps going until the fan-out is over. The server's log tells whose
 request was refused. The least time is what the other program's *accepted* requests
 leave: the earliest greedy schedule of N more arrivals beside them, never more than
-5 in any 2 s (:func:`~benchmarks._common.least_beside`).
+5 in any 2 s (:func:`~okx_async.simulator.least_time_beside`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import aiohttp
 
 from okx_async import MemoryLimiter, OkxBatchError, OkxClient
 from okx_async._signing import Signer, okx_timestamp
-from okx_async.simulator import DEMO_CREDENTIALS_2, DEMO_UID
+from okx_async.simulator import DEMO_CREDENTIALS_2, DEMO_UID, least_time_beside
 
-from ._common import CREDENTIALS, LIMIT, RATE_LIMITED, REDEEM_PATH, WINDOW, currencies, least_beside
+from ._common import CREDENTIALS, LIMIT, RATE_LIMITED, REDEEM_PATH, WINDOW, currencies
 from ._server import SimServer
 from .fanout import _ccxt_exchange, ccxt_call
 
@@ -108,7 +108,7 @@ async def foreign_case(client: str, n: int) -> ForeignResult:
         client=client,
         n=n,
         wall_s=wall,
-        least_s=least_beside(accepted, n),
+        least_s=least_time_beside(accepted, n, LIMIT, WINDOW),
         successes=successes,
         rejections=sum(1 for a in ours if a.code == RATE_LIMITED),
         foreign_sent=len(theirs),

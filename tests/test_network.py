@@ -19,7 +19,7 @@ from virtual_time import run
 
 from okx_async import LimitKey, MemoryLimiter, Outcome, RateLimit, SlidingWindow
 from okx_async._adapt import Backoff, RttFloor, SwcSuspect
-from okx_async.simulator import max_in_any_window
+from okx_async.simulator import least_time_beside, max_in_any_window
 from okx_async.simulator._algorithms import (
     FixedWindow,
     RateLimitAlgorithm,
@@ -292,25 +292,4 @@ def test_a_foreign_sender_costs_few_rejections_and_is_not_crowded_out(offset: fl
     theirs = [r for r in result.requests if r.query is None and offset <= r.arrived <= result.done]
     assert sum(1 for r in theirs if not r.accepted) <= 3
     foreign = [r.arrived - offset for r in theirs if r.accepted]
-    assert result.done - offset <= 1.4 * least_time_beside(foreign, 30)
-
-
-def least_time_beside(foreign: list[float], n: int, limit: int = 5, window: float = 2.0) -> float:
-    """When the ``n``-th of our requests can arrive at the earliest, beside ``foreign``
-    arrivals, with never more than ``limit`` of all in any window: greedy, earliest first."""
-    ours: list[float] = []
-
-    def fits(t: float) -> bool:
-        times = sorted([*foreign, *ours, t])
-        return all(
-            sum(1 for u in times if s - window < u <= s) <= limit
-            for s in times if t <= s < t + window
-        )
-
-    while len(ours) < n:
-        last = ours[-1] if ours else 0.0
-        candidates = sorted(
-            {last} | {u + window + 1e-9 for u in [*foreign, *ours] if u + window > last}
-        )
-        ours.append(next(t for t in candidates if fits(t)))
-    return ours[-1]
+    assert result.done - offset <= 1.4 * least_time_beside(foreign, 30, limit=5, window=2.0)

@@ -10,7 +10,7 @@ Usage::
 """
 
 from ._account import LoanAccount
-from ._algorithms import max_in_any_window
+from ._algorithms import least_time_beside, max_in_any_window
 from ._app import Arrival, Simulator, serve
 from ._demo import (
     DEMO_CREDENTIALS,
@@ -33,6 +33,7 @@ __all__ = [
     "LoanAccount",
     "SimKey",
     "Simulator",
+    "least_time_beside",
     "max_in_any_window",
     "serve",
 ]
