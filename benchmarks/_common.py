@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+from okx_async._signing import Signer, okx_timestamp
 from okx_async.simulator import DEMO_CREDENTIALS
 
 from ._server import ArrivalRecord
@@ -71,3 +72,14 @@ LINKS: Final = {
         Link("slow", "answers 1.5 s late", (0.0, 0.0), (1.5, 1.5)),
     )
 }
+
+
+def signed_get_headers(signer: Signer, path: str) -> dict[str, str]:
+    """The OKX auth headers of a GET of ``path`` with the demo key: the bare baselines' signing."""
+    timestamp = okx_timestamp()
+    return {
+        "OK-ACCESS-KEY": CREDENTIALS.api_key,
+        "OK-ACCESS-PASSPHRASE": CREDENTIALS.passphrase,
+        "OK-ACCESS-TIMESTAMP": timestamp,
+        "OK-ACCESS-SIGN": signer.sign(timestamp, "GET", path),
+    }

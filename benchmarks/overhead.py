@@ -39,11 +39,11 @@ from okx_async import MaxCollateralRedeemAmount, MemoryLimiter, OkxClient, RateL
 from okx_async._client import check_ccy
 from okx_async._decode import decode_one
 from okx_async._endpoints import MAX_COLLATERAL_REDEEM_AMOUNT
-from okx_async._signing import Signer, okx_timestamp
+from okx_async._signing import Signer
 from okx_async._transport import _SendOnce
 from okx_async.simulator import DEMO_UID
 
-from ._common import CREDENTIALS, REDEEM_PATH, currencies
+from ._common import CREDENTIALS, REDEEM_PATH, currencies, signed_get_headers
 from ._server import ANY_AMOUNT, SimServer
 from .fanout import _ccxt_exchange, ccxt_call, python_okx_api
 
@@ -157,13 +157,7 @@ async def _aiohttp_floor(base_url: str, total: int, concurrency: int) -> Sample:
 
         async def call(ccy: str) -> bytes:
             path = f"{REDEEM_PATH}?ccy={ccy}"
-            timestamp = okx_timestamp()
-            headers = {
-                "OK-ACCESS-KEY": CREDENTIALS.api_key,
-                "OK-ACCESS-PASSPHRASE": CREDENTIALS.passphrase,
-                "OK-ACCESS-TIMESTAMP": timestamp,
-                "OK-ACCESS-SIGN": signer.sign(timestamp, "GET", path),
-            }
+            headers = signed_get_headers(signer, path)
             async with session.get(base_url + path, headers=headers) as response:
                 return await response.read()
 
@@ -181,13 +175,7 @@ async def _aiohttp_send_once(base_url: str, total: int, concurrency: int) -> Sam
 
         async def call(ccy: str) -> bytes:
             path = f"{REDEEM_PATH}?ccy={ccy}"
-            timestamp = okx_timestamp()
-            headers = {
-                "OK-ACCESS-KEY": CREDENTIALS.api_key,
-                "OK-ACCESS-PASSPHRASE": CREDENTIALS.passphrase,
-                "OK-ACCESS-TIMESTAMP": timestamp,
-                "OK-ACCESS-SIGN": signer.sign(timestamp, "GET", path),
-            }
+            headers = signed_get_headers(signer, path)
             async with session.get(
                 URL(base_url + path, encoded=True), headers=headers, timeout=timeout,
                 allow_redirects=False, middlewares=(_SendOnce(),),

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import aiohttp
 
 from okx_async import MemoryLimiter, OkxClient
-from okx_async._signing import Signer, okx_timestamp
+from okx_async._signing import Signer
 
-from ._common import CREDENTIALS, REDEEM_PATH, currencies
+from ._common import CREDENTIALS, REDEEM_PATH, currencies, signed_get_headers
 from ._probes import Sampler
 from ._server import SimServer
 
@@ -69,13 +69,7 @@ async def _bare_round(
 
     async def call(ccy: str) -> bytes:
         path = f"{REDEEM_PATH}?ccy={ccy}"
-        timestamp = okx_timestamp()
-        headers = {
-            "OK-ACCESS-KEY": CREDENTIALS.api_key,
-            "OK-ACCESS-PASSPHRASE": CREDENTIALS.passphrase,
-            "OK-ACCESS-TIMESTAMP": timestamp,
-            "OK-ACCESS-SIGN": signer.sign(timestamp, "GET", path),
-        }
+        headers = signed_get_headers(signer, path)
         async with session.get(base_url + path, headers=headers) as response:
             return await response.read()
 
