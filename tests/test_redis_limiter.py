@@ -728,7 +728,10 @@ async def _killed_at_the_head(
         for a in sorted(sim.arrivals, key=lambda a: a.t):
             who = next(i for i, sp in enumerate(specs) if a.ccy in sp["ccys"])
             print(f"{a.t - t0:.3f} w{who} {a.ccy}")
-    assert late <= SHORT.window + 1.0
+    # The bound by design: the victim's in-flight slots cool from its last beat + TTL,
+    # plus a window; the others learn of the death at their next look at Redis, at most
+    # a beat later. Measured runs sit at 0.8-1.05 s; two loaded runs in ~55 reached 1.35 s.
+    assert late <= SHORT.window + TTL + BEAT
     return late
 
 
