@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
-from chain import assert_no_secret
+from chain import assert_no_secret, signature_recorder
 from schedule import ENDPOINT, assert_schedule, least_time
 
 from okx_async import (
@@ -402,12 +402,7 @@ async def test_a_callers_session_middlewares_still_run_and_cannot_resend(
     signatures: list[str] = []
     sends: list[str] = []
 
-    async def record(
-        request: aiohttp.ClientRequest,
-        handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
-    ) -> aiohttp.ClientResponse:
-        signatures.append(request.headers.get("OK-ACCESS-SIGN", ""))
-        return await handler(request)
+    record = signature_recorder(signatures)
 
     async def resend(
         request: aiohttp.ClientRequest,

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import aiohttp
 import psutil
 import pytest
-from chain import assert_no_secret
+from chain import assert_no_secret, signature_recorder
 from schedule import ENDPOINT, assert_schedule
 
 from okx_async import (
@@ -260,12 +259,7 @@ async def test_no_secret_in_any_log_record_or_error(
     caplog.set_level(logging.DEBUG)
     signatures: list[str] = []
 
-    async def record(
-        request: aiohttp.ClientRequest,
-        handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
-    ) -> aiohttp.ClientResponse:
-        signatures.append(request.headers.get("OK-ACCESS-SIGN", ""))
-        return await handler(request)
+    record = signature_recorder(signatures)
 
     errors: list[BaseException] = []
     sim = await okx_simulator_factory(
