@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
+import pytest_asyncio
 
 from okx_async import _client, _limiter
 
@@ -29,3 +31,10 @@ def process_limiter_per_test() -> Iterator[None]:
         for key, bucket in registry._buckets.items():
             assert bucket._held == 0, f"{key}: {bucket._held} permits never released"
             assert not [w for w in bucket._waiters if not w.done()], f"{key}: waiters left"
+
+
+@pytest_asyncio.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """One plain aiohttp session per test, for tests that talk raw HTTP to the simulator."""
+    async with aiohttp.ClientSession() as s:
+        yield s

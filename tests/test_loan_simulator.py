@@ -7,13 +7,11 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from yarl import URL
 
 from okx_async._credentials import Credentials
@@ -24,12 +22,6 @@ from okx_async.simulator._demo import DEFAULT_AMOUNTS
 from okx_async.simulator.pytest_plugin import SimulatorFactory
 
 LOAN = "/api/v5/finance/flexible-loan/"
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def call(

@@ -7,13 +7,12 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import aiohttp
 import attrs
 import pytest
-import pytest_asyncio
 from yarl import URL
 
 from okx_async._credentials import Credentials
@@ -52,13 +51,6 @@ class Reply:
     content_type: str
     text: str
     body: Any
-
-
-@pytest_asyncio.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One plain aiohttp session per test."""
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def signed_get(
