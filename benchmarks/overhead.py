@@ -35,11 +35,11 @@ import aiohttp
 from okx import utils as okx_utils
 from yarl import URL
 
-from okx_async import MaxCollateralRedeemAmount, MemoryLimiter, OkxClient, RateLimit
-from okx_async._client import check_ccy
-from okx_async._decode import decode_one
+from okx_async import LimitKey, MemoryLimiter, OkxClient, RateLimit
+from okx_async._decode import decode_envelope
 from okx_async._endpoints import MAX_COLLATERAL_REDEEM_AMOUNT
-from okx_async._signing import Signer
+from okx_async._request import build
+from okx_async._signing import RequestSigner, Signer
 from okx_async._transport import _SendOnce
 from okx_async.simulator import DEMO_UID
 
@@ -279,14 +279,21 @@ async def run_load(
 
 
 def _okx_async_codec() -> Callable[[], object]:
-    client = OkxClient(CREDENTIALS, base_url="http://127.0.0.1:9", user_id=DEMO_UID)
+    signer = RequestSigner(
+        CREDENTIALS.api_key, CREDENTIALS.secret_key, CREDENTIALS.passphrase, demo=False
+    )
+    endpoint = MAX_COLLATERAL_REDEEM_AMOUNT
+    key = LimitKey(DEMO_UID, endpoint.path)
 
     def one() -> object:
-        # What OkxClient does per request besides I/O and the limiter:
-        # validate, build the query, sign, build headers, decode, build the model.
-        path = f"{REDEEM_PATH}?ccy={check_ccy('USDT')}"
-        client._headers(MAX_COLLATERAL_REDEEM_AMOUNT, path)
-        return MaxCollateralRedeemAmount.from_okx(decode_one(200, ANSWER))
+        # What the pipeline does per request besides I/O and the limiter: check the
+        # arguments, build the request, sign, decode, build the model.
+        request = build(
+            endpoint.method, endpoint.path, endpoint.wire({"ccy": "USDT"}), key=key,
+            rule=endpoint.rule, kind=endpoint.kind,
+        )
+        signer.headers(request.method, request.target, request.body, time.time())
+        return endpoint.result(decode_envelope(200, ANSWER))
 
     return one
 

@@ -30,8 +30,7 @@ from ._errors import (
     OkxUnknownOutcomeError,
     SentRequest,
 )
-from ._family import FlexibleLoanMethods
-from ._limiter import Limiter, LimitKey, MemoryLimiter, Outcome, Permit, default_limiter
+from ._limiter import Limiter, LimitKey, MemoryLimiter, Outcome, Permit
 from ._models import (
     BorrowCurrency,
     CollateralAsset,
@@ -45,7 +44,7 @@ from ._models import (
 )
 from ._retry import RetryPolicy
 from ._transport import Timeouts
-from ._window import RateLimit, SlidingWindow
+from ._window import RateLimit
 
 if TYPE_CHECKING:
     from ._redis import RedisLimiter
@@ -55,7 +54,6 @@ __all__ = [
     "CollateralAsset",
     "Credentials",
     "CurrencyAmount",
-    "FlexibleLoanMethods",
     "InterestAccrued",
     "LimitKey",
     "Limiter",
@@ -88,9 +86,7 @@ __all__ = [
     "RetryPolicy",
     "RiskWarning",
     "SentRequest",
-    "SlidingWindow",
     "Timeouts",
-    "default_limiter",
 ]
 
 

@@ -17,11 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from . import _cli_loan
-from ._client import OkxClient, Region, check_ccy
+from ._client import OkxClient, Region
 from ._credentials import Credentials
 from ._errors import OkxBatchError, OkxConfigError, OkxError, OkxLimiterUnavailable
 from ._limiter import Limiter
 from ._models import MaxCollateralRedeemAmount
+from ._params import check_ccy
 
 #: Up to one burst of the rule comes back at once; more than that is worth a bar.
 _PROGRESS_ABOVE = 5

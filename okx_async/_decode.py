@@ -47,9 +47,3 @@ def decode_envelope(status: int, body: bytes) -> list[Mapping[str, Any]]:
     return data
 
 
-def decode_one(status: int, body: bytes) -> Mapping[str, Any]:
-    """The single item of an answer that must hold exactly one."""
-    data = decode_envelope(status, body)
-    if len(data) != 1:
-        raise OkxResponseError(f"expected one item in 'data', got {len(data)}", http_status=status)
-    return data[0]

@@ -27,7 +27,9 @@ from ._params import (
     check_id,
     check_limit,
     one_of,
+    wire_params,
 )
+from ._request import Kind
 from ._window import RateLimit
 
 T = TypeVar("T")
@@ -65,8 +67,11 @@ class Endpoint(Generic[T]):
     ``params`` maps each Python keyword to its OKX name and check; a GET sends them
     as the query, a POST as a compact JSON body. ``per_user`` says the limit is
     counted per user id (private endpoints); otherwise per IP, keyed by host.
-    ``idempotent=False`` marks a write: once it may have reached OKX it is never
-    sent again (see :class:`~okx_async.OkxUnknownOutcomeError`).
+    ``kind`` says what a resend would do (:class:`Kind`): a read is resent after any
+    transient failure, an unkeyed write never once it may have reached OKX, and a
+    keyed write carries ``key_param`` (its ``clOrdId``) and may be resent while OKX
+    remembers it. ``confirmed(wire)`` builds a keyed write's result from what was
+    sent, for when OKX says a request with that key was already executed.
     """
 
     method: str
@@ -76,7 +81,13 @@ class Endpoint(Generic[T]):
     params: Mapping[str, Param] = attrs.field(factory=dict)
     private: bool = True
     per_user: bool = True
-    idempotent: bool = True
+    kind: Kind = Kind.READ
+    key_param: str | None = None
+    confirmed: Callable[[Mapping[str, Any]], T] | None = None
+
+    def wire(self, args: Mapping[str, object]) -> dict[str, Any]:
+        """Check the arguments of one call: OKX's names and wire values, or raise."""
+        return wire_params(self.params, args)
 
 
 FIVE_PER_2S = RateLimit(5, 2.0)
@@ -116,7 +127,7 @@ ADJUST_COLLATERAL = Endpoint(
      "collateral_ccy": Param("collateralCcy", check_ccy, required=True),
      "collateral_amt": Param("collateralAmt", check_amount, required=True),
      "ord_id": _ORD_ID},
-    idempotent=False,
+    kind=Kind.UNKEYED_WRITE,
 )
 LOAN_INFO = Endpoint(
     "GET", _LOAN + "loan-info", FIVE_PER_2S, one(LoanInfo.from_okx), {"ord_id": _ORD_ID},
@@ -135,3 +146,14 @@ PUBLIC_TIME = Endpoint(
     "GET", "/api/v5/public/time", RateLimit(10, 2.0), one(ServerTime.from_okx),
     private=False, per_user=False,
 )
+
+#: Every endpoint the client types, by (method, path): their rules apply to
+#: :meth:`~okx_async.OkxClient.request` on the same path too.
+TYPED: Mapping[tuple[str, str], Endpoint[Any]] = {
+    (e.method, e.path): e
+    for e in (
+        BORROW_CURRENCIES, COLLATERAL_ASSETS, MAX_LOAN, MAX_COLLATERAL_REDEEM_AMOUNT,
+        ADJUST_COLLATERAL, LOAN_INFO, LOAN_HISTORY, INTEREST_ACCRUED, ACCOUNT_CONFIG,
+        PUBLIC_TIME,
+    )
+}

@@ -89,10 +89,10 @@ class OkxBatchError(OkxError):
 
     def __init__(
         self,
-        results: Mapping[str, Any],
-        errors: Mapping[str, BaseException],
+        results: Mapping[Any, Any],
+        errors: Mapping[Any, BaseException],
         *,
-        callback_errors: Mapping[str, BaseException] | None = None,
+        callback_errors: Mapping[Any, BaseException] | None = None,
     ) -> None:
         parts = []
         if errors:
@@ -124,50 +124,33 @@ class SentRequest:
 
 
 class OkxUnknownOutcomeError(OkxError):
-    """A write may or may not have been executed, and was not sent again.
+    """A write may or may not have been executed, and is not sent again.
 
-    It failed after it may have reached OKX: a timeout, a dropped connection, a
-    5xx or a "busy" code. Sending it again could apply it twice, so the client
-    does not; reconcile with ``loan_history()``/``loan_info()`` (docs/errors.md).
-    ``request`` is what was sent; the failure is chained as ``__cause__``.
+    It failed after it may have reached OKX (a timeout, a dropped connection, a 5xx,
+    an answer that is not OKX's, a "busy" code, the call's deadline), and sending it
+    again could apply it twice. A write with an idempotency key is resent while OKX
+    still remembers the key; this is raised once it may not. Reconcile before trying
+    again (docs/borrow-and-repay.md). ``request`` is what was sent, ``cl_ord_id`` its
+    idempotency key if it had one, and the failure is chained as ``__cause__``.
     """
 
-    def __init__(self, request: SentRequest) -> None:
+    def __init__(self, request: SentRequest, *, cl_ord_id: str | None = None) -> None:
+        key = f" (clOrdId {cl_ord_id})" if cl_ord_id else ""
         super().__init__(
-            f"outcome unknown: {request.method} {request.path} may have been executed; "
-            "it was not resent (check loan_history() before trying again)"
+            f"outcome unknown: {request.method} {request.path}{key} may have been executed; "
+            "it was not sent again: reconcile before trying again"
         )
         self.request = request
+        self.cl_ord_id = cl_ord_id
 
 
 RATE_LIMITED = "50011"
 TIMESTAMP_EXPIRED = "50102"
-
-#: OKX codes that mean "try again later"; 50011 is handled by the limiter first.
-RETRYABLE_CODES = frozenset({"50001", "50004", "50011", "50013", "50026"})
-
-_BUSY_CODES = frozenset({"50001", "50004", "50013", "50026"})
-
-
-def may_have_executed(exc: OkxError) -> bool:
-    """False only when a failed request provably did not execute.
-
-    OKX executes nothing it answers with an error envelope, except the "busy"
-    codes, which may come after the work was done (50004 says so outright). No
-    connection means nothing was sent. A non-JSON 4xx comes from a gateway in front.
-    """
-    if isinstance(exc, OkxAPIError):
-        return exc.code in _BUSY_CODES
-    if isinstance(exc, OkxConnectError):
-        return False
-    if isinstance(exc, OkxResponseError):
-        return exc.http_status is None or exc.http_status >= 500
-    return isinstance(exc, OkxTransportError)
-
-
-def is_rate_limited(exc: BaseException | None) -> bool:
-    """True for OKX's 50011, however it was sent."""
-    return isinstance(exc, OkxAPIError) and exc.code == RATE_LIMITED
+#: A request with this clOrdId was already executed, or is still being processed.
+DUPLICATE_DONE = "51016"
+DUPLICATE_IN_FLIGHT = "51784"
+#: OKX is unavailable or overloaded; it may send these after the work was done.
+BUSY_CODES = frozenset({"50001", "50004", "50013", "50026"})
 
 
 def api_error(code: str, msg: str, http_status: int | None) -> OkxAPIError:
@@ -175,7 +158,7 @@ def api_error(code: str, msg: str, http_status: int | None) -> OkxAPIError:
     cls: type[OkxAPIError]
     if code == RATE_LIMITED:
         cls = OkxRateLimitError
-    elif code in _BUSY_CODES:
+    elif code in BUSY_CODES:
         cls = OkxServerBusyError
     elif code.startswith("501"):
         cls = OkxAuthError

@@ -1,15 +1,13 @@
-"""The Flexible Loan family as typed methods; each is one line over the shared flow.
+"""The Flexible Loan family as typed methods of :class:`~okx_async.OkxClient`.
 
-:class:`FlexibleLoanMethods` is mixed into :class:`~okx_async.OkxClient`, which
-supplies ``_call`` (endpoint spec → checks → limiter → signer → transport →
-decoder → model) and ``_fan_out``. A method here only names its endpoint and
-passes its arguments through; the checks live with the endpoint in
-``_endpoints.py``.
+Each method names its endpoint (``_endpoints.py``: path, rule, parameter checks,
+result) and passes its arguments through :meth:`LoanMethods._call` to the pipeline
+(``_pipeline.py``). A test checks that every method's parameters are its endpoint's.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -24,6 +22,7 @@ from ._endpoints import (
     MAX_LOAN,
     Endpoint,
 )
+from ._fanout import fan_out
 from ._models import (
     BorrowCurrency,
     CollateralAsset,
@@ -34,7 +33,8 @@ from ._models import (
     MaxCollateralRedeemAmount,
     MaxLoan,
 )
-from ._params import MAX_PAGE, check_ccy, wire_params
+from ._params import MAX_PAGE, check_ccy
+from ._pipeline import Pipeline
 
 T = TypeVar("T")
 
@@ -55,25 +55,22 @@ class _Paged(Protocol):
 P = TypeVar("P", bound=_Paged)
 
 
-class FlexibleLoanMethods:
-    """Typed methods for ``/api/v5/finance/flexible-loan/``; see :class:`~okx_async.OkxClient`.
+class LoanMethods:
+    """Typed methods for ``/api/v5/finance/flexible-loan/``, as part of ``OkxClient``.
 
     Amounts come back as ``Decimal`` and timestamps as aware UTC ``datetime``.
     Every argument is checked before any request (``TypeError``/``ValueError``).
-    Each endpoint has its own budget of 5 requests per 2 s per user ID, so a
-    fan-out on one never slows another.
+    Each endpoint has its own budget per user ID, so a fan-out on one never slows
+    another.
     """
 
-    async def _call(self, endpoint: Endpoint[T], **args: Any) -> T:
-        raise NotImplementedError  # supplied by OkxClient
+    #: Set by ``OkxClient.__init__``.
+    _pipeline: Pipeline
+    _fanout_concurrency: int
 
-    async def _fan_out(
-        self,
-        call: Callable[[str], Awaitable[T]],
-        items: list[str],
-        on_result: Callable[[str, T | Exception], None] | None,
-    ) -> dict[str, T]:
-        raise NotImplementedError  # supplied by OkxClient
+    async def _call(self, endpoint: Endpoint[T], **args: object) -> T:
+        """Check ``args`` against the endpoint (before any request), then send it."""
+        return await self._pipeline.call(endpoint, endpoint.wire(args))
 
     # Reads -------------------------------------------------------------------------
 
@@ -138,7 +135,9 @@ class FlexibleLoanMethods:
             if isinstance(ccys, (str, bytes)):
                 raise TypeError("ccys must be an iterable of currency codes, not a single string")
             unique = list(dict.fromkeys(check_ccy(ccy) for ccy in ccys))
-        return await self._fan_out(self.max_collateral_redeem_amount, unique, on_result)
+        return await fan_out(
+            self.max_collateral_redeem_amount, unique, on_result, self._fanout_concurrency
+        )
 
     async def loan_info(self, *, ord_id: str | None = None) -> LoanInfo:
         """The loan, the collateral and their LTVs, with the liquidation price if any."""
@@ -218,7 +217,7 @@ class FlexibleLoanMethods:
         self, endpoint: Endpoint[list[P]], page_size: int, **args: Any
     ) -> AsyncIterator[P]:
         # Checked at the first step, before its request; a page shorter than asked is the end.
-        wire_params(endpoint.params, {**args, "limit": page_size})
+        endpoint.wire({**args, "limit": page_size})
         while True:
             page = await self._call(endpoint, **args, limit=page_size)
             for entry in page:

@@ -60,7 +60,14 @@ def check_amount(value: object, name: str = "amount") -> str:
         raise ValueError(f"{name} {value!r:.40} is not a number") from None
     if not amount.is_finite() or amount <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r:.40}")
-    return format(amount, "f")
+    return plain_amount(amount, name)
+
+
+def plain_amount(value: Decimal, name: str = "amount") -> str:
+    """A finite ``Decimal`` as plain decimal text, as OKX reads amounts: never ``1E+2``."""
+    if not value.is_finite():
+        raise ValueError(f"{name} must be a finite number, got {value!r:.40}")
+    return format(value, "f")
 
 
 def check_id(value: object, name: str) -> str:

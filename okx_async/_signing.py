@@ -9,7 +9,6 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 
@@ -60,20 +59,28 @@ def json_body(params: Mapping[str, Any]) -> bytes:
     return json.dumps(params, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def sign(
-    secret_key: str | bytes,
-    timestamp: str,
-    method: str,
-    request_path: str,
-    body: str | bytes = b"",
-) -> str:
-    """One-off form of :meth:`Signer.sign`."""
-    return Signer(secret_key).sign(timestamp, method, request_path, body)
+class RequestSigner:
+    """The headers of one API key: the key, the passphrase and a fresh signature per request."""
 
+    __slots__ = ("_signer", "_static")
 
-def parse_okx_timestamp(value: str) -> float:
-    """Inverse of :func:`okx_timestamp`; raises ``ValueError`` on anything else."""
-    if not value.endswith("Z"):
-        raise ValueError(f"not an OKX timestamp: {value!r}")
-    moment = datetime.strptime(value[:-1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
-    return moment.timestamp()
+    def __init__(self, api_key: str, secret_key: str, passphrase: str, *, demo: bool) -> None:
+        self._signer = Signer(secret_key)
+        self._static = {"OK-ACCESS-KEY": api_key, "OK-ACCESS-PASSPHRASE": passphrase}
+        if demo:
+            self._static["x-simulated-trading"] = "1"
+
+    def __repr__(self) -> str:
+        return f"<RequestSigner api_key={self._static['OK-ACCESS-KEY']!r}>"
+
+    def headers(
+        self, method: str, target: str, body: bytes, epoch_seconds: float
+    ) -> dict[str, str]:
+        """Headers for one request signed at ``epoch_seconds`` (OKX's clock, as we know it)."""
+        timestamp = okx_timestamp(epoch_seconds)
+        headers = self._static.copy()
+        headers["OK-ACCESS-TIMESTAMP"] = timestamp
+        headers["OK-ACCESS-SIGN"] = self._signer.sign(timestamp, method, target, body)
+        if body:
+            headers["Content-Type"] = "application/json"
+        return headers

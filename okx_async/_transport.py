@@ -81,11 +81,12 @@ class AiohttpTransport:
     Its defaults do not change how the client's requests are sent: each request sets
     its own timeout, ``raise_for_status=False``, ``allow_redirects=False`` and
     ``auto_decompress=True``, so every answer reaches the decoder and the limiter.
-    The session's own middlewares still run, outside the client's send-once guard
-    (:class:`_SendOnce`): one that sends a request twice gets an error on the second
-    send rather than bypassing the limiter. Its default headers and cookies go out
-    with the requests (the client's own headers win). No aiohttp exception is chained
-    to the errors raised here, because some carry the request's headers.
+    Each request carries the client's send-once guard (:class:`_SendOnce`) as its
+    per-request middleware, which in aiohttp replaces the session's middlewares: a
+    session's own middlewares do not run for these requests, so none can send one
+    twice behind the limiter's back. Its default headers and cookies go out with the
+    requests (the client's own headers win). No aiohttp exception is chained to the
+    errors raised here, because some carry the request's headers.
     """
 
     __slots__ = ("_closed", "_owns_session", "_session", "_timeout")
@@ -105,23 +106,17 @@ class AiohttpTransport:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
-    async def get(self, url: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
-        """``request("GET", url, headers)``."""
-        return await self.request("GET", url, headers)
-
     async def request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes = b""
     ) -> tuple[int, bytes]:
         session = self._ensure_session()
-        # Per-request middlewares replace the session's in aiohttp: pass both.
-        middlewares = (*getattr(session, "_middlewares", ()), _SendOnce())
         error: OkxError
         try:
             # encoded=True: the bytes on the wire must be the bytes that were signed.
             async with session.request(
                 method, URL(url, encoded=True), headers=headers, data=body or None,
                 timeout=self._timeout, allow_redirects=False, raise_for_status=False,
-                auto_decompress=True, middlewares=middlewares,
+                auto_decompress=True, middlewares=(_SendOnce(),),
             ) as response:
                 return response.status, await response.read()
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import aiohttp
 
 from okx_async import OkxBatchError
 
-Handler = Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]]
-Middleware = Callable[[aiohttp.ClientRequest, Handler], Awaitable[aiohttp.ClientResponse]]
 
+def signature_recorder(signatures: list[str]) -> aiohttp.TraceConfig:
+    """A trace config for the caller's session that keeps each request's signature, so a
+    test can look for it in the exceptions afterwards."""
 
-def signature_recorder(signatures: list[str]) -> Middleware:
-    """An aiohttp middleware of the caller's session that keeps each request's signature,
-    so a test can look for it in the exceptions afterwards."""
+    async def record(
+        session: aiohttp.ClientSession, context: object, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        signatures.append(params.headers.get("OK-ACCESS-SIGN", ""))
 
-    async def record(request: aiohttp.ClientRequest, handler: Handler) -> aiohttp.ClientResponse:
-        signatures.append(request.headers.get("OK-ACCESS-SIGN", ""))
-        return await handler(request)
-
-    return record
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(record)
+    return trace
 
 
 def links(exc: BaseException) -> Iterator[BaseException]:

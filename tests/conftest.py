@@ -6,14 +6,14 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from okx_async import _client, _limiter
+from okx_async import _limiter
 
 pytest_plugins = ["okx_async.simulator.pytest_plugin", "redis_fixture"]
 
 
 @pytest.fixture(autouse=True)
 def process_limiter_per_test() -> Iterator[None]:
-    """Each test is a program of its own: it gets its own process-wide budgets and uids.
+    """Each test is a program of its own: it gets its own process-wide budgets.
 
     Within a test nothing is reset, so state carried from one event loop to the next
     (a second ``asyncio.run()``) is exercised as it is in a real process; see
@@ -22,8 +22,6 @@ def process_limiter_per_test() -> Iterator[None]:
     request a test started ended, whatever way it ended.
     """
     _limiter._default_limiter = None
-    _client._known_uids.clear()
-    _client._lookup_locks.clear()
     yield
     registry = _limiter._default_limiter
     _limiter._default_limiter = None

@@ -6,11 +6,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from canned import through_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from okx_async import MaxCollateralRedeemAmount, OkxAPIError, OkxError
-from okx_async._decode import decode_one
 
 # A fixed budget and a fixed seed: CI runs the same examples every time.
 BUDGET = settings(
@@ -54,9 +54,14 @@ envelopes = st.fixed_dictionaries(
 statuses = st.sampled_from([200, 400, 401, 429, 500, 502, 503])
 
 
+def redeem(status: int, body: bytes) -> MaxCollateralRedeemAmount:
+    """What ``max_collateral_redeem_amount`` returns or raises when OKX answers this."""
+    return through_client(status, body, lambda okx: okx.max_collateral_redeem_amount("BTC"))
+
+
 def check(status: int, body: bytes) -> None:
     try:
-        result = MaxCollateralRedeemAmount.from_okx(decode_one(status, body))
+        result = redeem(status, body)
     except OkxError as exc:
         if isinstance(exc, OkxAPIError):
             assert isinstance(exc.code, str)
@@ -90,7 +95,7 @@ def test_envelopes_with_missing_keys_and_odd_values(status: int, envelope: Any) 
 def test_amounts_are_kept_exactly_or_refused(amount: str) -> None:
     body = json.dumps({"code": "0", "msg": "", "data": [{"ccy": "BTC", "maxRedeemAmt": amount}]})
     try:
-        result = MaxCollateralRedeemAmount.from_okx(decode_one(200, body.encode()))
+        result = redeem(200, body.encode())
     except OkxError:
         return
     assert result.max_redeem_amt == Decimal(amount)

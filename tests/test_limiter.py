@@ -16,7 +16,8 @@ import pytest
 from aiolimiter import AsyncLimiter
 from virtual_time import run
 
-from okx_async import LimitKey, MemoryLimiter, Outcome, RateLimit, SlidingWindow
+from okx_async import LimitKey, MemoryLimiter, Outcome, RateLimit
+from okx_async._window import SlidingWindow
 
 RULE = RateLimit(5, 2.0)
 KEY = LimitKey("42", "/api/v5/finance/flexible-loan/max-collateral-redeem-amount")

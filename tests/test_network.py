@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import pytest
 from virtual_time import run
 
-from okx_async import LimitKey, MemoryLimiter, Outcome, RateLimit, SlidingWindow
+from okx_async import LimitKey, MemoryLimiter, Outcome, RateLimit
 from okx_async._adapt import Backoff, RttFloor, SwcSuspect
+from okx_async._window import SlidingWindow
 from okx_async.simulator import least_time_beside, max_in_any_window
 from okx_async.simulator._algorithms import (
     FixedWindow,

@@ -10,6 +10,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from canned import through_client
 
 from okx_async import (
     Credentials,
@@ -22,17 +23,16 @@ from okx_async import (
     OkxResponseError,
     OkxServerBusyError,
 )
-from okx_async._decode import decode_one
-from okx_async._signing import Signer, json_body, okx_timestamp, parse_okx_timestamp, sign
+from okx_async._signing import Signer, json_body, okx_timestamp
 from okx_async.simulator import _auth as simulator_auth
 from okx_async.simulator._auth import expected_signature, timestamp_seconds
 
 PATH = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount?ccy=USDT"
 
 
-# The inputs come from OKX's v5 docs (secret key, timestamp and request of the signing
-# example); the result was computed outside this project with two independent HMAC
-# implementations (see ../shared/okx-docs/FACTS.md), not with the code under test.
+# The inputs are the signing example of OKX's public v5 API docs (secret key, timestamp
+# and request); the result was computed outside this project with two independent HMAC
+# implementations, not with the code under test.
 VECTOR_SECRET = "22582BD0CFF14C41EDBF1AB98506286D"
 VECTOR_TIMESTAMP = "2020-12-08T09:08:57.715Z"
 VECTOR_SIGNATURE = "Wvt0FapRswI+W5bH5k/piyyltF2TlD5tt4YA0O7n5ys="
@@ -40,7 +40,6 @@ VECTOR_SIGNATURE = "Wvt0FapRswI+W5bH5k/piyyltF2TlD5tt4YA0O7n5ys="
 
 def test_signature_matches_the_pinned_vector() -> None:
     secret, expected = VECTOR_SECRET, VECTOR_SIGNATURE
-    assert sign(secret, VECTOR_TIMESTAMP, "GET", PATH) == expected
     signer = Signer(secret)
     # The keyed state is copied per request, so signing twice gives the same answer.
     assert signer.sign("2020-12-08T09:08:57.715Z", "GET", PATH) == expected
@@ -76,9 +75,9 @@ def test_post_signature_matches_the_pinned_vector() -> None:
     assert Signer(VECTOR_SECRET).sign(VECTOR_TIMESTAMP, "POST", POST_PATH, POST_BODY) == (
         POST_SIGNATURE
     )
-    assert sign(VECTOR_SECRET, VECTOR_TIMESTAMP, "post", POST_PATH, POST_BODY.decode()) == (
-        POST_SIGNATURE
-    )
+    assert Signer(VECTOR_SECRET).sign(
+        VECTOR_TIMESTAMP, "post", POST_PATH, POST_BODY.decode()
+    ) == POST_SIGNATURE
     assert expected_signature(
         VECTOR_SECRET, VECTOR_TIMESTAMP, "POST", POST_PATH, POST_BODY
     ) == POST_SIGNATURE
@@ -90,20 +89,21 @@ def test_post_bodies_are_compact_json_in_the_given_order() -> None:
     # A space changes the signature: what is signed must be exactly what is sent.
     spaced = json.dumps(params).encode()
     assert spaced != POST_BODY
-    assert sign(VECTOR_SECRET, VECTOR_TIMESTAMP, "POST", POST_PATH, spaced) != POST_SIGNATURE
+    assert Signer(VECTOR_SECRET).sign(VECTOR_TIMESTAMP, "POST", POST_PATH, spaced) != (
+        POST_SIGNATURE
+    )
 
 
 def test_signature_covers_the_query() -> None:
     ts = "2020-12-08T09:08:57.715Z"
-    assert sign("k", ts, "GET", PATH) != sign("k", ts, "GET", PATH.replace("USDT", "BTC"))
+    signer = Signer("k")
+    assert signer.sign(ts, "GET", PATH) != signer.sign(ts, "GET", PATH.replace("USDT", "BTC"))
 
 
 def test_timestamp_format() -> None:
     assert okx_timestamp(1607418537.715) == "2020-12-08T09:08:57.715Z"
     assert okx_timestamp(0) == "1970-01-01T00:00:00.000Z"
-    assert parse_okx_timestamp("2020-12-08T09:08:57.715Z") == pytest.approx(1607418537.715)
-    with pytest.raises(ValueError):
-        parse_okx_timestamp("2020-12-08 09:08:57")
+    assert timestamp_seconds(okx_timestamp(1607418537.715)) == pytest.approx(1607418537.715)
 
 
 def test_credentials_hide_their_secrets() -> None:
@@ -136,8 +136,13 @@ def test_credentials_refuse_empty_and_non_strings() -> None:
         Credentials("k", b"s", "p")  # type: ignore[arg-type]
 
 
+def _redeem(status: int, body: bytes) -> MaxCollateralRedeemAmount:
+    """What ``max_collateral_redeem_amount`` makes of this answer, sent once."""
+    return through_client(status, body, lambda okx: okx.max_collateral_redeem_amount("USDT"))
+
+
 def _answer(status: int, envelope: object) -> MaxCollateralRedeemAmount:
-    return MaxCollateralRedeemAmount.from_okx(decode_one(status, json.dumps(envelope).encode()))
+    return _redeem(status, json.dumps(envelope).encode())
 
 
 def test_decodes_the_documented_answer() -> None:
@@ -192,4 +197,4 @@ def test_error_codes_map_to_typed_errors(
 )
 def test_malformed_answers_are_response_errors(body: bytes) -> None:
     with pytest.raises(OkxResponseError):
-        MaxCollateralRedeemAmount.from_okx(decode_one(200, body))
+        _redeem(200, body)

@@ -16,7 +16,7 @@ import pytest
 from yarl import URL
 
 from okx_async._credentials import Credentials
-from okx_async._signing import okx_timestamp, sign
+from okx_async._signing import Signer, okx_timestamp
 from okx_async.simulator import (
     DEMO_CREDENTIALS,
     DEMO_CREDENTIALS_2,
@@ -66,8 +66,8 @@ async def signed_get(
 ) -> Reply:
     """GET ``path_and_query`` signed the OKX v5 way, optionally sabotaged."""
     timestamp = okx_timestamp() if timestamp is None else timestamp
-    signature = sign(
-        credentials.secret_key.encode(), timestamp, "GET", signed_path or path_and_query
+    signature = Signer(credentials.secret_key).sign(
+        timestamp, "GET", signed_path or path_and_query
     )
     headers = {
         "OK-ACCESS-KEY": credentials.api_key,
@@ -396,7 +396,7 @@ async def test_drop_closes_the_connection_without_an_answer(
     c = DEMO_CREDENTIALS
     request = (
         f"GET {path} HTTP/1.1\r\nHost: x\r\nOK-ACCESS-KEY: {c.api_key}\r\n"
-        f"OK-ACCESS-SIGN: {sign(c.secret_key.encode(), timestamp, 'GET', path)}\r\n"
+        f"OK-ACCESS-SIGN: {Signer(c.secret_key).sign(timestamp, 'GET', path)}\r\n"
         f"OK-ACCESS-TIMESTAMP: {timestamp}\r\nOK-ACCESS-PASSPHRASE: {c.passphrase}\r\n\r\n"
     )
     reader, writer = await asyncio.open_connection("127.0.0.1", int(sim.base_url.rsplit(":")[-1]))

@@ -1,0 +1,54 @@
+"""One call over many items with a few workers, keeping every result and every failure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import TypeVar
+
+from ._errors import OkxBatchError
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+
+async def fan_out(
+    call: Callable[[K], Awaitable[T]],
+    items: Sequence[K],
+    on_result: Callable[[K, T | Exception], None] | None,
+    concurrency: int,
+) -> dict[K, T]:
+    """Run ``call`` over ``items``; the results in the items' order, or :class:`OkxBatchError`.
+
+    A fixed pool of workers, not a task per item, keeps memory flat for huge
+    fan-outs; the limiter decides the pace either way. One item's failure, or an
+    exception from ``on_result``, stops nothing and loses nothing.
+    """
+    results: dict[K, T] = {}
+    errors: dict[K, Exception] = {}
+    callback_errors: dict[K, Exception] = {}
+    pending = iter(items)
+
+    async def worker() -> None:
+        for item in pending:
+            outcome: T | Exception
+            try:
+                outcome = results[item] = await call(item)
+            except Exception as exc:  # one item's failure must not sink the rest
+                outcome = errors[item] = exc
+            if on_result is not None:
+                try:
+                    on_result(item, outcome)
+                except Exception as exc:  # the caller's bug must not lose the results
+                    callback_errors[item] = exc
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(min(len(items), concurrency)):
+            group.create_task(worker())
+    ordered = {item: results[item] for item in items if item in results}
+    if errors or callback_errors:
+        raise OkxBatchError(
+            ordered, {item: errors[item] for item in items if item in errors},
+            callback_errors={i: callback_errors[i] for i in items if i in callback_errors},
+        )
+    return ordered

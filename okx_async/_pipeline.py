@@ -1,0 +1,325 @@
+"""One call, start to end: who is asking, the request value, then attempts until a decision.
+
+``Pipeline.call(endpoint, wire)`` reads top to bottom:
+
+1. the limit key: the user id, looked up once per API key (a request of its own,
+   made before this one);
+2. the :class:`~okx_async._request.Request`, built once;
+3. attempts through the :class:`~okx_async._sender.Sender`, each failure turned into
+   the next step by the policy (``_policy.decide``): wait and retry, measure the
+   clock and retry, raise, or raise an unknown outcome.
+
+The call's deadline, if any, bounds all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from ._clock import ServerClock
+from ._closing import Closer
+from ._endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint
+from ._errors import (
+    OkxClientClosedError,
+    OkxError,
+    OkxTimeoutError,
+    OkxUnknownOutcomeError,
+    SentRequest,
+)
+from ._limiter import LimitKey
+from ._models import ServerTime
+from ._policy import KEY_MARGIN, MAY_HAVE_EXECUTED, Act, Failure, History, classify, decide
+from ._request import KEY_RETENTION, Kind, Request, build
+from ._retry import RetryPolicy
+from ._sender import Attempt, Data, Sender, TooLate
+from ._uid import UidDirectory, UidKey
+from ._window import RateLimit
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class _Call:
+    """What one call has done so far, across the requests it made (uid lookup included)."""
+
+    __slots__ = ("current", "deadline_at", "last_failure", "may_have_executed", "request", "sent")
+
+    def __init__(self, deadline_at: float | None) -> None:
+        self.deadline_at = deadline_at
+        #: Requests sent so far: an error's ``attempts``.
+        self.sent = 0
+        #: The failure before the one being raised, chained as its ``__cause__``.
+        self.last_failure: OkxError | None = None
+        #: A write of this call may have been executed by an earlier attempt.
+        self.may_have_executed = False
+        #: The attempt under way, if any.
+        self.current: Attempt | None = None
+        #: The call's own request, once built (after the uid lookup).
+        self.request: Request | None = None
+
+    def failed(self, exc: OkxError, *, sent: bool) -> None:
+        """An attempt failed with ``exc``; ``sent``: its request went out."""
+        self.sent += sent
+        if self.last_failure is not None and exc.__cause__ is None:
+            exc.__cause__ = self.last_failure
+        self.last_failure = exc
+        exc.attempts = self.sent
+
+
+class _Tries:
+    """The attempts of one request: how many count, the clock retry, the first send."""
+
+    __slots__ = ("_request", "attempts", "data", "first_sent", "resynced")
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        #: Failed attempts counted against ``max_attempts``; the 50102 retry is not.
+        self.attempts = 0
+        self.resynced = False
+        #: Loop time of the first attempt that went out.
+        self.first_sent: float | None = None
+        self.data: Data = []
+
+    def sent(self, attempt: Attempt) -> None:
+        if attempt.sent and self.first_sent is None:
+            self.first_sent = asyncio.get_running_loop().time()
+
+    def failed(self, failure: Failure, call: _Call) -> History:
+        """Count a failed attempt; what the policy needs to know of the attempts so far."""
+        request = self._request
+        call.may_have_executed |= request.is_write and failure in MAY_HAVE_EXECUTED
+        if failure is Failure.CLOCK and not self.resynced:
+            self.resynced = True  # retried once, outside the budget: our clock, not OKX
+            return History(self.attempts, call.may_have_executed, False, self._elapsed())
+        self.attempts += 1
+        return History(self.attempts, call.may_have_executed, self.resynced, self._elapsed())
+
+    def send_by(self, call: _Call) -> float | None:
+        """A keyed write resent after it may have executed goes out by then, or not at all."""
+        if self._request.kind is not Kind.KEYED_WRITE or self.first_sent is None:
+            return None
+        if not call.may_have_executed:
+            return None
+        return self.first_sent + KEY_RETENTION - KEY_MARGIN
+
+    def _elapsed(self) -> float:
+        if self.first_sent is None:
+            return 0.0
+        return asyncio.get_running_loop().time() - self.first_sent
+
+
+class Pipeline:
+    """Turns a checked call into typed results, one request at a time."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        sender: Sender,
+        closer: Closer,
+        clock: ServerClock,
+        retry: RetryPolicy,
+        lifetime: float | None,
+        rate_limits: Mapping[str, RateLimit],
+        uids: UidDirectory,
+        uid_key: UidKey,
+        user_id: str | None,
+    ) -> None:
+        self._host = host
+        self._sender = sender
+        self._closer = closer
+        self.clock = clock
+        self._retry = retry
+        #: How long after its grant a request may still reach OKX: its timeout.
+        self._lifetime = lifetime
+        self._rate_limits = dict(rate_limits)
+        self._uids = uids
+        self._uid_key = uid_key
+        self.user_id = user_id if user_id is not None else uids.known(uid_key)
+
+    def rule(self, endpoint: Endpoint[Any]) -> RateLimit:
+        """The rule the client applies to ``endpoint``: the caller's override or OKX's."""
+        return self._rate_limits.get(endpoint.path, endpoint.rule)
+
+    async def call(self, endpoint: Endpoint[T], wire: Mapping[str, Any]) -> T:
+        """The typed result of ``endpoint`` with checked arguments ``wire``."""
+        self._closer.check()
+        deadline = self._retry.deadline
+        if deadline is None:
+            return await self._call(endpoint, wire, _Call(None))
+        call = _Call(asyncio.get_running_loop().time() + deadline)
+        try:
+            async with asyncio.timeout_at(call.deadline_at):
+                return await self._call(endpoint, wire, call)
+        except TimeoutError:
+            pass
+        # Out of the except block: nothing but the failures of the call is chained.
+        raise self._past_deadline(endpoint, call, deadline)
+
+    async def _call(self, endpoint: Endpoint[T], wire: Mapping[str, Any], call: _Call) -> T:
+        key = await self._limit_key(endpoint, call)
+        request = call.request = build(
+            endpoint.method, endpoint.path, wire, key=key, rule=self.rule(endpoint),
+            kind=endpoint.kind, private=endpoint.private, key_param=endpoint.key_param,
+        )
+        confirmed = endpoint.confirmed
+        return await self._attempts(
+            request, endpoint.result, call,
+            None if confirmed is None else lambda: confirmed(_sent_wire(request)),
+        )
+
+    async def server_time(self) -> ServerTime:
+        """One request for OKX's clock, beside any call: no retry, no uid needed."""
+        request = build(
+            "GET", PUBLIC_TIME.path, {}, key=LimitKey(f"ip:{self._host}", PUBLIC_TIME.path),
+            rule=self.rule(PUBLIC_TIME), kind=Kind.READ, private=False,
+        )
+        data = await self._sender.send(request, Attempt(), lifetime=self._lifetime)
+        return PUBLIC_TIME.result(data)
+
+    # Who is asking --------------------------------------------------------------------
+
+    async def _limit_key(self, endpoint: Endpoint[Any], call: _Call) -> LimitKey:
+        if not endpoint.per_user:
+            return LimitKey(f"ip:{self._host}", endpoint.path)
+        if self.user_id is None:
+            self.user_id = await self._uids.resolve(
+                self._uid_key, lambda: self._look_up_uid(call), self._closer.wait
+            )
+        return LimitKey(self.user_id, endpoint.path)
+
+    async def _look_up_uid(self, call: _Call) -> str:
+        # The user is not known yet, so neither is the budget OKX counts this by:
+        # every lookup on this host shares one stand-in budget under the rule.
+        request = build(
+            "GET", ACCOUNT_CONFIG.path, {}, key=LimitKey(f"lookup:{self._host}",
+                                                        ACCOUNT_CONFIG.path),
+            rule=self.rule(ACCOUNT_CONFIG), kind=Kind.READ, approximate_key=True,
+        )
+        config = await self._attempts(request, ACCOUNT_CONFIG.result, call, None)
+        log.debug("API key %s belongs to user %s", self._uid_key[1], config.uid)
+        return config.uid
+
+    # Attempts -------------------------------------------------------------------------
+
+    async def _attempts(
+        self,
+        request: Request,
+        read: Callable[[Data], T],
+        call: _Call,
+        confirmed: Callable[[], T] | None,
+    ) -> T:
+        tries = _Tries(request)
+        while True:
+            failed, syncs = await self._try(request, call, tries)
+            if failed is None:
+                return read(tries.data)
+            failure = classify(failed)
+            decision = decide(failure, request, tries.failed(failure, call), self._retry)
+            if decision.act is Act.CONFIRMED and confirmed is not None:
+                log.info("%s %s (clOrdId %s) was already executed: confirmed by OKX",
+                         request.method, request.path, request.cl_ord_id)
+                return confirmed()
+            if decision.act is Act.UNKNOWN:
+                log.warning("%s %s failed after it may have been executed (%s); not sent again",
+                            request.method, request.path, failed)
+                raise self._unknown(request, call, None) from failed
+            if decision.act is Act.RESYNC_CLOCK:
+                problem = await self._resync_clock(syncs)
+                if problem is None:
+                    continue
+                failed.add_note(f"measuring OKX's clock failed too: {problem}")
+            if decision.act is not Act.RETRY:
+                raise failed
+            if failure is Failure.RATE_LIMITED and not request.approximate_key:
+                log.warning("OKX answered 50011 for %s; retrying through the limiter",
+                            request.path)
+            else:
+                log.info("%s failed (%s); attempt %d in %.2fs",
+                         request.path, failed, tries.attempts + 1, decision.after)
+            if decision.after:
+                await self._closer.wait(asyncio.sleep(decision.after))
+
+    async def _try(
+        self, request: Request, call: _Call, tries: _Tries
+    ) -> tuple[OkxError | None, int]:
+        """One attempt: None (the data is in ``tries``) or its failure; and the clock seen."""
+        self._closer.check()
+        attempt = call.current = Attempt()
+        syncs = self.clock.syncs
+        try:
+            tries.data = await self._sender.send(
+                request, attempt, lifetime=self._lifetime_at(call.deadline_at),
+                send_by=tries.send_by(call),
+            )
+        except TooLate:
+            raise self._unknown(request, call, "not sent again: OKX may have forgotten its "
+                                "clOrdId by the time it arrived") from call.last_failure
+        except OkxClientClosedError:
+            raise
+        except OkxError as exc:
+            call.failed(exc, sent=attempt.sent)
+            return exc, syncs
+        finally:
+            call.current = None
+            tries.sent(attempt)
+        call.sent += attempt.sent
+        return None, syncs
+
+    async def _resync_clock(self, syncs_seen: int) -> str | None:
+        """Measure OKX's clock; a failure is returned, so the 50102 stays the error raised."""
+        try:
+            await self.clock.resync_after(syncs_seen, self.server_time)
+        except OkxClientClosedError:
+            raise
+        except OkxError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def _lifetime_at(self, deadline_at: float | None) -> float | None:
+        """How long a request granted now may still reach OKX: its timeout, or the deadline."""
+        if deadline_at is None:
+            return self._lifetime
+        left = max(0.0, deadline_at - asyncio.get_running_loop().time())
+        return left if self._lifetime is None else min(self._lifetime, left)
+
+    # Giving up --------------------------------------------------------------------------
+
+    @staticmethod
+    def _unknown(request: Request, call: _Call, why: str | None) -> OkxUnknownOutcomeError:
+        error = OkxUnknownOutcomeError(
+            SentRequest(request.method, request.target, request.body), cl_ord_id=request.cl_ord_id
+        )
+        if why:
+            error.add_note(why)
+        error.attempts = call.sent
+        return error
+
+    @staticmethod
+    def _past_deadline(
+        endpoint: Endpoint[Any], call: _Call, deadline: float
+    ) -> OkxError:
+        in_flight = call.current is not None and call.current.sent
+        error = OkxTimeoutError(f"no result for {endpoint.path} within the {deadline}s deadline")
+        error.attempts = call.sent + in_flight
+        error.__cause__ = call.last_failure
+        request = call.request
+        if request is not None and request.is_write and (in_flight or call.may_have_executed):
+            # The deadline struck while the write was in flight, or after it may have
+            # executed: it may have been executed.
+            unknown = Pipeline._unknown(request, call, None)
+            unknown.attempts = error.attempts
+            unknown.__cause__ = error
+            return unknown
+        return error
+
+
+def _sent_wire(request: Request) -> dict[str, Any]:
+    """The parameters as they went out, read back from the request's body."""
+    body: dict[str, Any] = json.loads(request.body) if request.body else {}
+    return body
