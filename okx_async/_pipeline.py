@@ -263,11 +263,13 @@ class Pipeline:
         except OkxClientClosedError:
             raise
         except OkxError as exc:
-            call.failed(exc, sent=attempt.sent)
-            return exc, syncs
-        finally:
             call.current = None
             tries.sent(attempt)
+            call.failed(exc, sent=attempt.sent)
+            return exc, syncs
+        # A cancellation (the deadline) leaves call.current set: it may be in flight.
+        call.current = None
+        tries.sent(attempt)
         call.sent += attempt.sent
         return None, syncs
 
