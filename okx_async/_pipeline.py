@@ -32,8 +32,9 @@ from ._errors import (
 )
 from ._limiter import LimitKey
 from ._models import ServerTime
-from ._policy import KEY_MARGIN, MAY_HAVE_EXECUTED, Act, Failure, History, classify, decide
-from ._request import KEY_RETENTION, Kind, Request, build
+from ._policy import Act, Failure, classify, decide
+from ._progress import CallState, Tries
+from ._request import Kind, Request, build
 from ._retry import RetryPolicy
 from ._sender import Attempt, Data, Sender, TooLate
 from ._uid import UidDirectory, UidKey
@@ -42,75 +43,6 @@ from ._window import RateLimit
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class _Call:
-    """What one call has done so far, across the requests it made (uid lookup included)."""
-
-    __slots__ = ("current", "deadline_at", "last_failure", "may_have_executed", "request", "sent")
-
-    def __init__(self, deadline_at: float | None) -> None:
-        self.deadline_at = deadline_at
-        #: Requests sent so far: an error's ``attempts``.
-        self.sent = 0
-        #: The failure before the one being raised, chained as its ``__cause__``.
-        self.last_failure: OkxError | None = None
-        #: A write of this call may have been executed by an earlier attempt.
-        self.may_have_executed = False
-        #: The attempt under way, if any.
-        self.current: Attempt | None = None
-        #: The call's own request, once built (after the uid lookup).
-        self.request: Request | None = None
-
-    def failed(self, exc: OkxError, *, sent: bool) -> None:
-        """An attempt failed with ``exc``; ``sent``: its request went out."""
-        self.sent += sent
-        if self.last_failure is not None and exc.__cause__ is None:
-            exc.__cause__ = self.last_failure
-        self.last_failure = exc
-        exc.attempts = self.sent
-
-
-class _Tries:
-    """The attempts of one request: how many count, the clock retry, the first send."""
-
-    __slots__ = ("_request", "attempts", "data", "first_sent", "resynced")
-
-    def __init__(self, request: Request) -> None:
-        self._request = request
-        #: Failed attempts counted against ``max_attempts``; the 50102 retry is not.
-        self.attempts = 0
-        self.resynced = False
-        #: Loop time of the first attempt that went out.
-        self.first_sent: float | None = None
-        self.data: Data = []
-
-    def sent(self, attempt: Attempt) -> None:
-        if attempt.sent and self.first_sent is None:
-            self.first_sent = asyncio.get_running_loop().time()
-
-    def failed(self, failure: Failure, call: _Call) -> History:
-        """Count a failed attempt; what the policy needs to know of the attempts so far."""
-        request = self._request
-        call.may_have_executed |= request.is_write and failure in MAY_HAVE_EXECUTED
-        if failure is Failure.CLOCK and not self.resynced:
-            self.resynced = True  # retried once, outside the budget: our clock, not OKX
-            return History(self.attempts, call.may_have_executed, False, self._elapsed())
-        self.attempts += 1
-        return History(self.attempts, call.may_have_executed, self.resynced, self._elapsed())
-
-    def send_by(self, call: _Call) -> float | None:
-        """A keyed write resent after it may have executed goes out by then, or not at all."""
-        if self._request.kind is not Kind.KEYED_WRITE or self.first_sent is None:
-            return None
-        if not call.may_have_executed:
-            return None
-        return self.first_sent + KEY_RETENTION - KEY_MARGIN
-
-    def _elapsed(self) -> float:
-        if self.first_sent is None:
-            return 0.0
-        return asyncio.get_running_loop().time() - self.first_sent
 
 
 class Pipeline:
@@ -151,8 +83,8 @@ class Pipeline:
         self._closer.check()
         deadline = self._retry.deadline
         if deadline is None:
-            return await self._call(endpoint, wire, _Call(None))
-        call = _Call(asyncio.get_running_loop().time() + deadline)
+            return await self._call(endpoint, wire, CallState(None))
+        call = CallState(asyncio.get_running_loop().time() + deadline)
         try:
             async with asyncio.timeout_at(call.deadline_at):
                 return await self._call(endpoint, wire, call)
@@ -161,7 +93,7 @@ class Pipeline:
         # Out of the except block: nothing but the failures of the call is chained.
         raise self._past_deadline(endpoint, call, deadline)
 
-    async def _call(self, endpoint: Endpoint[T], wire: Mapping[str, Any], call: _Call) -> T:
+    async def _call(self, endpoint: Endpoint[T], wire: Mapping[str, Any], call: CallState) -> T:
         key = await self._limit_key(endpoint, call)
         request = call.request = build(
             endpoint.method, endpoint.path, wire, key=key, rule=self.rule(endpoint),
@@ -184,7 +116,7 @@ class Pipeline:
 
     # Who is asking --------------------------------------------------------------------
 
-    async def _limit_key(self, endpoint: Endpoint[Any], call: _Call) -> LimitKey:
+    async def _limit_key(self, endpoint: Endpoint[Any], call: CallState) -> LimitKey:
         if not endpoint.per_user:
             return LimitKey(f"ip:{self._host}", endpoint.path)
         if self.user_id is None:
@@ -193,7 +125,7 @@ class Pipeline:
             )
         return LimitKey(self.user_id, endpoint.path)
 
-    async def _look_up_uid(self, call: _Call) -> str:
+    async def _look_up_uid(self, call: CallState) -> str:
         # The user is not known yet, so neither is the budget OKX counts this by:
         # every lookup on this host shares one stand-in budget under the rule.
         request = build(
@@ -211,10 +143,10 @@ class Pipeline:
         self,
         request: Request,
         read: Callable[[Data], T],
-        call: _Call,
+        call: CallState,
         confirmed: Callable[[], T] | None,
     ) -> T:
-        tries = _Tries(request)
+        tries = Tries(request)
         while True:
             failed, syncs = await self._try(request, call, tries)
             if failed is None:
@@ -246,7 +178,7 @@ class Pipeline:
                 await self._closer.wait(asyncio.sleep(decision.after))
 
     async def _try(
-        self, request: Request, call: _Call, tries: _Tries
+        self, request: Request, call: CallState, tries: Tries
     ) -> tuple[OkxError | None, int]:
         """One attempt: None (the data is in ``tries``) or its failure; and the clock seen."""
         self._closer.check()
@@ -293,7 +225,7 @@ class Pipeline:
     # Giving up --------------------------------------------------------------------------
 
     @staticmethod
-    def _unknown(request: Request, call: _Call, why: str | None) -> OkxUnknownOutcomeError:
+    def _unknown(request: Request, call: CallState, why: str | None) -> OkxUnknownOutcomeError:
         error = OkxUnknownOutcomeError(
             SentRequest(request.method, request.target, request.body), cl_ord_id=request.cl_ord_id
         )
@@ -304,7 +236,7 @@ class Pipeline:
 
     @staticmethod
     def _past_deadline(
-        endpoint: Endpoint[Any], call: _Call, deadline: float
+        endpoint: Endpoint[Any], call: CallState, deadline: float
     ) -> OkxError:
         in_flight = call.current is not None and call.current.sent
         error = OkxTimeoutError(f"no result for {endpoint.path} within the {deadline}s deadline")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -148,3 +149,17 @@ def test_redis_fallback_memory_goes_on_without_redis() -> None:
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["results"]["ETH"]["maxRedeemAmt"] == "3.2"
     assert "WARNING" in run.stderr  # the limiter says it limits this process alone
+
+
+def test_the_library_needs_no_rich_and_the_command_line_names_its_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ["rich", *[n for n in sys.modules if n.startswith("rich.")]]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if the cli extra were not installed
+    for name in [n for n in sys.modules if n.startswith("okx_async")]:
+        monkeypatch.delitem(sys.modules, name)
+    okx_async = importlib.import_module("okx_async")
+    assert okx_async.OkxClient is not None
+    entry = importlib.import_module("okx_async._main")
+    assert entry.main(["max-redeem", "--simulator", "USDT"]) == 2
+    assert "pip install 'okx-async[cli]'" in capsys.readouterr().err
