@@ -6,7 +6,8 @@ body bytes it signed reach the server; a dropped answer is an
 ``Timeouts.total`` is an :class:`~okx_async.OkxTimeoutError`; a closed simulator
 refuses the connection (:class:`~okx_async.OkxConnectError`). As an HTTP server
 does, the simulator goes on with a request whose caller stopped waiting (a timeout,
-a cancellation): it may still arrive and execute.
+a cancellation): it may still arrive and execute. An exception inside the simulator
+(a bug, or a misuse it refuses) reaches the caller as it is.
 """
 
 from __future__ import annotations
@@ -33,27 +34,21 @@ logger = logging.getLogger(__name__)
 
 #: The caller's address as the server sees it, for the public endpoint's per-IP limit.
 _REMOTE = "127.0.0.1"
-#: What aiohttp.web answers when a handler raises.
-_INTERNAL_ERROR = Answer(500, "", b"500 Internal Server Error\n\nServer got itself in trouble",
-                         content_type="text/plain")
 
 
 class InProcessServer:
     """Runs each request in a task of its own, which outlives a caller who stops waiting."""
 
-    __slots__ = ("_handle", "_open", "_tasks", "_transports")
+    __slots__ = ("_handle", "_open", "_tasks")
 
     def __init__(self, handle: Callable[[Incoming], Coroutine[Any, Any, Answer]]) -> None:
         self._handle = handle
         self._open = True
         self._tasks: set[asyncio.Task[Answer]] = set()
-        self._transports: set[InProcessTransport] = set()
 
     def transport(self, timeouts: Timeouts) -> InProcessTransport:
         """A new transport to this server, bounded by ``timeouts.total`` per request."""
-        transport = InProcessTransport(self, timeouts)
-        self._transports.add(transport)
-        return transport
+        return InProcessTransport(self, timeouts)
 
     def submit(self, request: Incoming) -> asyncio.Task[Answer]:
         """Start serving ``request``; a closed server refuses it, as a closed port does."""
@@ -69,17 +64,12 @@ class InProcessServer:
         self._open = True
 
     async def close(self) -> None:
-        """Refuse new requests, drop those in progress and close every transport."""
+        """Refuse new requests and drop those in progress; the clients stay open."""
         self._open = False
-        for transport in list(self._transports):
-            await transport.aclose()
         tasks = [task for task in self._tasks if not task.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    def forget(self, transport: InProcessTransport) -> None:
-        self._transports.discard(transport)
 
 
 class InProcessTransport:
@@ -138,7 +128,6 @@ class InProcessTransport:
                 waiting.set_exception(
                     OkxClientClosedError("the client was closed during the request")
                 )
-        self._server.forget(self)
 
 
 def _pass_on(task: asyncio.Task[Answer], answered: asyncio.Future[Answer]) -> None:
@@ -149,7 +138,8 @@ def _pass_on(task: asyncio.Task[Answer], answered: asyncio.Future[Answer]) -> No
         # The simulator closed with the request in progress: the connection went with it.
         answered.set_exception(OkxTransportError("the simulator closed the connection"))
     elif (exc := task.exception()) is not None:
-        logger.error("the simulator failed to answer a request", exc_info=exc)
-        answered.set_result(_INTERNAL_ERROR)
+        # Over HTTP this would be a 500 and a log line; here the test sees the bug itself.
+        exc.add_note("raised inside the in-process simulator while it answered a request")
+        answered.set_exception(exc)
     else:
         answered.set_result(task.result())
