@@ -1,4 +1,4 @@
-"""The virtual-time event loop: its clock jumps to the next timer, exactly, and a stuck loop raises."""
+"""The virtual-time event loop: its clock jumps to exactly the next timer; a stuck loop raises."""
 
 from __future__ import annotations
 
