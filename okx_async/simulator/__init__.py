@@ -22,7 +22,6 @@ In-process on virtual time, at the real rule in no time::
 from ._account import LoanAccount
 from ._algorithms import least_time_beside, max_in_any_window
 from ._app import Simulator, run_virtual, serve
-from ._core import SimulatorOptions
 from ._demo import (
     DEMO_CREDENTIALS,
     DEMO_CREDENTIALS_2,
@@ -33,6 +32,7 @@ from ._demo import (
     SimKey,
 )
 from ._inprocess import InProcessTransport
+from ._options import SimulatorOptions
 from ._request import Arrival
 from ._virtual import Deadlock, VirtualTimeLoop
 

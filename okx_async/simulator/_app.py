@@ -13,10 +13,11 @@ from types import TracebackType
 from typing import Any, Final, TypeVar, Unpack
 
 from .. import Credentials, MemoryLimiter, OkxClient, Timeouts
-from ._core import SimulatorCore, SimulatorOptions
+from ._core import SimulatorCore
 from ._demo import DEMO_CREDENTIALS, DEMO_CREDENTIALS_2, DEMO_KEYS
 from ._http import HttpFront
 from ._inprocess import InProcessServer, InProcessTransport
+from ._options import SimulatorOptions
 from ._virtual import VirtualTimeLoop, run
 
 T = TypeVar("T")

@@ -13,8 +13,8 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Callable, Collection, Mapping
-from typing import Any, Final, Literal, TypedDict
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any, Final
 
 from multidict import MultiDictProxy
 from yarl import URL
@@ -28,12 +28,13 @@ from ._demo import DEFAULT_AMOUNTS, DEMO_KEYS, SimKey
 from ._gate import authenticate
 from ._loan import REDEEM_PATH, ROUTES, Call, Handler
 from ._loan import answer as loan_answer
+from ._options import Amounts, RateLimitStyle, check_latency, check_rate, check_rule
 from ._request import Arrival, Incoming
 
 logger = logging.getLogger(__name__)
 
-RateLimitStyle = Literal["modern", "legacy-200", "legacy-int"]
-Amounts = Mapping[str, str] | Callable[[str], str | None]
+#: An endpoint's handler: the request and its parsed URL in, the answer out.
+Route = Callable[[Incoming, URL], Awaitable[Answer]]
 
 CONFIG_PATH: Final = "/api/v5/account/config"
 TIME_PATH: Final = "/api/v5/public/time"
@@ -44,45 +45,6 @@ _PUBLIC_WINDOW: Final = 2.0
 #: Past this many per-IP limiters, idle ones are dropped, so a long-running standalone
 #: server does not keep one for every address that ever called it.
 _MAX_IDLE_BUCKETS: Final = 1024
-_ALGORITHMS: Final = ("sliding-log", "fixed-window", "token-bucket", "sliding-window-counter")
-_STYLES: Final = ("modern", "legacy-200", "legacy-int")
-
-
-class SimulatorOptions(TypedDict, total=False):
-    """The options of a :class:`~okx_async.simulator.Simulator`, whichever way it serves."""
-
-    keys: Mapping[str, SimKey]
-    amounts: Amounts
-    loans: Mapping[str, str] | None
-    limit: int
-    window: float
-    rate_limit: bool
-    algorithm: AlgorithmName
-    request_latency: tuple[float, float]
-    response_latency: tuple[float, float]
-    html_error_rate: float
-    server_error_rate: float
-    busy_rate: float
-    drop_rate: float
-    fault_endpoints: Collection[str] | None
-    clock_skew: float
-    rate_limit_style: RateLimitStyle
-    seed: int | None
-
-
-def _check_rate(name: str, value: float) -> float:
-    """Validate a probability option."""
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return value
-
-
-def _check_latency(name: str, value: tuple[float, float]) -> tuple[float, float]:
-    """Validate a ``(low, high)`` delay option."""
-    low, high = value
-    if not 0.0 <= low <= high:
-        raise ValueError(f"{name} must be (low, high) with 0 <= low <= high, got {value!r}")
-    return (float(low), float(high))
 
 
 class SimulatorCore:
@@ -113,16 +75,7 @@ class SimulatorCore:
         rate_limit_style: RateLimitStyle = "modern",
         seed: int | None = None,
     ) -> None:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit!r}")
-        if window <= 0:
-            raise ValueError(f"window must be positive, got {window!r}")
-        if algorithm not in _ALGORITHMS:
-            raise ValueError(f"unknown algorithm {algorithm!r}; choose from {_ALGORITHMS}")
-        if rate_limit_style not in _STYLES:
-            raise ValueError(
-                f"unknown rate_limit_style {rate_limit_style!r}; choose from {_STYLES}"
-            )
+        check_rule(limit, window, algorithm, rate_limit_style)
         self._keys = keys
         #: Canned max-redeem answers, when ``amounts`` is a callable.
         self._canned: Callable[[str], str | None] | None = (
@@ -139,17 +92,17 @@ class SimulatorCore:
         self._window = window
         self._rate_limit = rate_limit
         self._algorithm: AlgorithmName = algorithm
-        self._request_latency = _check_latency("request_latency", request_latency)
-        self._response_latency = _check_latency("response_latency", response_latency)
+        self._request_latency = check_latency("request_latency", request_latency)
+        self._response_latency = check_latency("response_latency", response_latency)
         # Checked in this order and the first that fires wins; zero rates are left out so
         # they draw no random numbers and a seeded run stays reproducible as options vary.
         self._faults = [
             (rate, answer)
             for rate, answer in (
-                (_check_rate("drop_rate", drop_rate), answers.DROP),
-                (_check_rate("html_error_rate", html_error_rate), answers.HTML_502),
-                (_check_rate("server_error_rate", server_error_rate), answers.SERVER_ERROR),
-                (_check_rate("busy_rate", busy_rate), answers.BUSY),
+                (check_rate("drop_rate", drop_rate), answers.DROP),
+                (check_rate("html_error_rate", html_error_rate), answers.HTML_502),
+                (check_rate("server_error_rate", server_error_rate), answers.SERVER_ERROR),
+                (check_rate("busy_rate", busy_rate), answers.BUSY),
             )
             if rate > 0.0
         ]
@@ -160,7 +113,7 @@ class SimulatorCore:
         self._rng = random.Random(seed)
         self._limiters: dict[tuple[str, str], RateLimitAlgorithm] = {}
         self._public_limiters: dict[str, SlidingLog] = {}
-        self._routes: dict[tuple[str, str], Callable[[Incoming, URL], Any]] = {
+        self._routes: dict[tuple[str, str], Route] = {
             ("GET", CONFIG_PATH): self._config,
             ("GET", TIME_PATH): self._public_time,
         }
@@ -207,8 +160,7 @@ class SimulatorCore:
             return answers.NOT_FOUND
         # The request spends this long on the network before the server sees it.
         await self._delay(self._request_latency)
-        answer: Answer = await route(request, url)
-        return answer
+        return await route(request, url)
 
     async def _private(
         self, request: Incoming, url: URL, business: Callable[[Call], Answer]
@@ -241,7 +193,7 @@ class SimulatorCore:
         await self._delay(self._response_latency)
         return answer
 
-    def _loan(self, handler: Handler) -> Callable[[Incoming, URL], Any]:
+    def _loan(self, handler: Handler) -> Route:
         """The route of one Flexible Loan endpoint, answered from the caller's account."""
 
         def business(call: Call) -> Answer:
