@@ -171,8 +171,9 @@ def _refuse_async_fixtures(item: pytest.Function) -> None:
     """Async fixtures ran on another loop, whose objects do not work on this one."""
     names = sorted(
         name for name, defs in item._fixtureinfo.name2fixturedefs.items()
-        if defs and (inspect.iscoroutinefunction(defs[-1].func)
-                     or inspect.isasyncgenfunction(defs[-1].func))
+        # Unwrapped: some pytest-asyncio versions wrap async fixtures in plain functions.
+        if defs and (inspect.iscoroutinefunction(inspect.unwrap(defs[-1].func))
+                     or inspect.isasyncgenfunction(inspect.unwrap(defs[-1].func)))
     )
     if names:
         pytest.fail(
