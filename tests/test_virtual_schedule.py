@@ -133,6 +133,7 @@ def in_process() -> Run:
     return run_virtual(scenario)
 
 
+@pytest.mark.real_time("loopback HTTP at a scaled rule is one side of the comparison")
 def test_the_same_scenario_gives_the_same_run_over_http_and_in_process() -> None:
     http, virtual = over_http(), in_process()
     assert virtual.results == http.results
