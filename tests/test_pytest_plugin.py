@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 USES_THE_FIXTURE = """\
 import asyncio
 
@@ -123,13 +121,13 @@ async def test_an_async_fixture_is_refused(made_on_another_loop):
 """
 
 
-@pytest.mark.parametrize("mode", ["strict", "auto"])
-def test_virtual_time_tests_run_in_a_fresh_project(tmp_path: Path, mode: str) -> None:
+def test_virtual_time_tests_run_in_a_fresh_project(tmp_path: Path) -> None:
+    # In pytest-asyncio's default strict mode; this suite runs its own in auto mode.
     (tmp_path / "test_bot.py").write_text(ON_VIRTUAL_TIME)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o",
-         f"asyncio_mode={mode}", "-o", "asyncio_default_fixture_loop_scope=function"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-o", "asyncio_default_fixture_loop_scope=function"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     out = run.stdout + run.stderr
