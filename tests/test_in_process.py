@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from okx_async import Credentials
-from okx_async._signing import okx_timestamp, sign
+from okx_async._signing import Signer, okx_timestamp
 from okx_async._transport import AiohttpTransport, Transport
 from okx_async.simulator import (
     DEMO_CREDENTIALS,
@@ -55,8 +55,8 @@ class Front:
     ) -> tuple[int, Any]:
         """Send ``target`` signed the OKX v5 way (optionally sabotaged); status and JSON."""
         timestamp = okx_timestamp() if timestamp is None else timestamp
-        signature = sign(
-            credentials.secret_key.encode(), timestamp, method, signed_target or target,
+        signature = Signer(credentials.secret_key).sign(
+            timestamp, method, signed_target or target,
             body if signed_body is None else signed_body,
         )
         headers = {
