@@ -16,7 +16,7 @@ class SimKey:
 
     ``demo=True`` requires the header ``x-simulated-trading: 1``, ``demo=False`` forbids
     it and ``None`` accepts both. ``perm`` is OKX's comma-separated list; without
-    ``trade`` a Trade endpoint (adjust-collateral) answers ``50120``::
+    ``trade`` a Trade endpoint (adjust-collateral, borrow, repay) answers ``50120``::
 
         >>> SimKey("secret", "pass", uid="42", demo=True)
         SimKey(uid='42', demo=True, perm='read_only')
@@ -57,7 +57,7 @@ DEMO_KEYS: Mapping[str, SimKey] = MappingProxyType(
         ),
     }
 )
-#: The demo key that may trade, for adjust-collateral.
+#: The demo key that may trade, for adjust-collateral, borrow and repay.
 TRADE_CREDENTIALS = DEMO_CREDENTIALS_2
 
 #: ``maxRedeemAmt`` per currency, as strings exactly as OKX sends them. ``SHIB`` has more
