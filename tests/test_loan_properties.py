@@ -1,5 +1,5 @@
-"""Properties of the pure pieces: amount checks, paging, and the simulator's orders and
-LTV model (driven through its handlers)."""
+"""Properties of the pure pieces: amount checks, paging, the simulator's orders and LTV
+model (driven through its handlers), and its clOrdId store."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from okx_async.simulator._account import (
 from okx_async.simulator._answers import Answer
 from okx_async.simulator._call import Call
 from okx_async.simulator._demo import SimKey
+from okx_async.simulator._idempotency import Claim, ClOrdIdStore, Seen
 from okx_async.simulator._loan import LOAN, ROUTES
 from okx_async.simulator._loan import answer as handle
 from okx_async.simulator._orders import price
@@ -267,3 +268,95 @@ class OrdersMachine(RuleBasedStateMachine):
 OrdersMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25,
                                            deadline=None)
 TestOrdersMachine = OrdersMachine.TestCase
+
+
+# -- the clOrdId store ----------------------------------------------------------------
+
+RETENTION = 10.0
+KEYS = [("1", "/borrow", "a"), ("1", "/borrow", "b"), ("1", "/repay", "a"), ("2", "/borrow", "a")]
+
+
+class StoreMachine(RuleBasedStateMachine):
+    """The store against a plain model: each key's first request time and state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = ClOrdIdStore(RETENTION)
+        self.now = 0.0
+        self.model: dict[tuple[str, str, str], tuple[float, bool]] = {}
+        self.claims: dict[tuple[str, str, str], Claim] = {}
+        self.stale: list[Claim] = []
+
+    def alive(self, key: tuple[str, str, str]) -> bool:
+        return key in self.model and self.now - self.model[key][0] < RETENTION
+
+    @rule(key=st.sampled_from(KEYS))
+    def request(self, key: tuple[str, str, str]) -> None:
+        result = self.store.claim(key, self.now)
+        if self.alive(key):
+            done = self.model[key][1]
+            assert result is (Seen.COMPLETED if done else Seen.IN_FLIGHT)
+        else:
+            assert isinstance(result, Claim)
+            if key in self.claims:
+                self.stale.append(self.claims[key])
+            self.claims[key] = result
+            self.model[key] = (self.now, False)
+        # A claim also forgets every expired key: the store holds the live ones only.
+        assert len(self.store) == sum(self.alive(k) for k in KEYS)
+
+    @rule(key=st.sampled_from(KEYS), refused=st.booleans())
+    def finish(self, key: tuple[str, str, str], refused: bool) -> None:
+        claim = self.claims.pop(key, None)
+        if claim is None:
+            return
+        if refused:
+            self.store.release(claim)
+            self.model.pop(key)
+        else:
+            self.store.complete(claim)
+            self.model[key] = (self.model[key][0], True)
+
+    @precondition(lambda self: self.stale)
+    @rule(refused=st.booleans())
+    def a_late_finish_of_an_expired_claim_changes_nothing(self, refused: bool) -> None:
+        claim = self.stale.pop()
+        (self.store.release if refused else self.store.complete)(claim)
+
+    @rule(seconds=st.sampled_from([0.0, 0.5, 3.0, 9.999, 10.0, 25.0]))
+    def wait(self, seconds: float) -> None:
+        self.now += seconds
+
+
+StoreMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30)
+TestStoreMachine = StoreMachine.TestCase
+
+
+def test_the_store_keeps_a_key_from_the_first_request_for_the_retention() -> None:
+    store = ClOrdIdStore(60.0)
+    key = ("1000001", "/api/v5/finance/flexible-loan/borrow", "k1")
+    first = store.claim(key, 100.0)
+    assert isinstance(first, Claim)
+    assert store.claim(key, 130.0) is Seen.IN_FLIGHT
+    store.complete(first)
+    assert store.claim(key, 159.999) is Seen.COMPLETED
+    # 60 s after the first request, not after its completion, the key is free again.
+    again = store.claim(key, 160.0)
+    assert isinstance(again, Claim) and again is not first
+    # Completing the old claim late does not mark the new request done.
+    store.complete(first)
+    assert store.claim(key, 161.0) is Seen.IN_FLIGHT
+    store.release(again)
+    assert isinstance(store.claim(key, 162.0), Claim)
+    assert store.claim((key[0], "/api/v5/finance/flexible-loan/repay", "k1"), 162.0) is not (
+        Seen.IN_FLIGHT
+    )
+
+
+def test_the_store_forgets_expired_keys() -> None:
+    store = ClOrdIdStore(1.0)
+    for i in range(100):
+        store.claim(("u", "/p", str(i)), i * 0.1)
+    assert len(store) == 10
+    store.claim(("u", "/p", "last"), 1000.0)
+    assert len(store) == 1
