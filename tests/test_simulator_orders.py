@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from okx_async.simulator._account import LoanAccount, OrderSeed, RefIds
 from okx_async.simulator._answers import Answer, ok
+from okx_async.simulator._demo import DEFAULT_AMOUNTS, initial_orders
 from okx_async.simulator._faults import Fault, FaultPlan
 from okx_async.simulator._flow import RequestFlow, path_rule, path_rules
 from okx_async.simulator._idempotency import ClOrdIdStore
@@ -175,3 +178,31 @@ async def test_a_refused_write_frees_its_key_and_a_cancelled_hold_never_runs() -
     assert runs == []
     assert code(await flow.answer("u", REPAY, {"clOrdId": "k"}, execute)) == "0"
     assert runs == [1]
+
+
+# -- the orders a new user starts with -----------------------------------------------
+
+
+def test_the_demo_account_splits_the_default_amounts_over_two_orders() -> None:
+    first, second = initial_orders(DEFAULT_AMOUNTS, None, None)
+    assert (dict(first.loans), dict(second.loans)) == ({"USDT": "1000"}, {"USDC": "500"})
+    assert {**first.collateral, **second.collateral} == dict(DEFAULT_AMOUNTS)
+    assert not first.collateral.keys() & second.collateral.keys()
+    # An order cannot hold its own loan currency as collateral.
+    assert "USDT" not in first.collateral and "USDC" not in second.collateral
+    # Each order is far from its limit: every currency is redeemable in full.
+    for seed in (first, second):
+        order = LoanAccount({}, {}, RefIds(), 0, orders=[seed]).order()
+        for ccy, amt in seed.collateral.items():
+            assert order.max_redeem(ccy) == Decimal(amt)
+
+
+def test_the_options_pick_the_orders() -> None:
+    seeds = [OrderSeed({"BTC": "1"}, {"USDT": "10"})] * 3
+    assert initial_orders(DEFAULT_AMOUNTS, None, seeds) == tuple(seeds)
+    assert initial_orders(DEFAULT_AMOUNTS, None, []) == ()
+    assert initial_orders({"BTC": "1"}, None, None) == (OrderSeed({"BTC": "1"}),)
+    assert initial_orders({"BTC": "1"}, {"USDT": "5"}, None) == (
+        OrderSeed({"BTC": "1"}, {"USDT": "5"}),
+    )
+    assert initial_orders(lambda ccy: "1", None, None) == ()
