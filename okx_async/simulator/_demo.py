@@ -106,7 +106,7 @@ DEFAULT_AMOUNTS: Mapping[str, str] = MappingProxyType(
 #: (An order cannot hold its own loan currency, so USDC is here and USDT there.)
 _FIRST_ORDER = (
     "USDC", "BTC", "ETH", "XRP", "DOGE", "ADA", "TRX", "TON", "DOT", "LTC", "BCH", "LINK",
-    "AVAX", "MATIC", "POL", "ATOM",
+    "AVAX", "MATIC", "POL", "ATOM", "SHIB", "LUNC",
 )
 #: The demo account: two orders, both far from their LTV limits, so each currency's
 #: max-redeem answer (on its own order) is its whole amount in :data:`DEFAULT_AMOUNTS`.
