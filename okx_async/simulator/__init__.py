@@ -9,7 +9,7 @@ Usage::
         assert not sim.rejections()
 """
 
-from ._account import LoanAccount
+from ._account import LoanAccount, LoanOrder, OrderSeed
 from ._algorithms import least_time_beside, max_in_any_window
 from ._app import Arrival, Simulator, serve
 from ._demo import (
@@ -21,6 +21,7 @@ from ._demo import (
     TRADE_CREDENTIALS,
     SimKey,
 )
+from ._faults import Fault
 
 __all__ = [
     "DEMO_CREDENTIALS",
@@ -30,7 +31,10 @@ __all__ = [
     "OTHER_USER_CREDENTIALS",
     "TRADE_CREDENTIALS",
     "Arrival",
+    "Fault",
     "LoanAccount",
+    "LoanOrder",
+    "OrderSeed",
     "SimKey",
     "Simulator",
     "least_time_beside",

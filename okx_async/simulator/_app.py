@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final, Literal
 
@@ -20,12 +20,23 @@ import attrs
 from aiohttp import web
 
 from . import _answers as answers
-from ._account import DEFAULT_LOANS, LoanAccount, RefIds
+from ._account import LoanAccount, OrderSeed, RefIds
 from ._algorithms import AlgorithmName, RateLimitAlgorithm, SlidingLog, make_algorithm
 from ._answers import Answer
 from ._auth import expected_signature, timestamp_seconds
-from ._demo import DEFAULT_AMOUNTS, DEMO_CREDENTIALS, DEMO_CREDENTIALS_2, DEMO_KEYS, SimKey
-from ._loan import REDEEM_PATH, ROUTES, Call, Handler
+from ._call import Call
+from ._demo import (
+    DEFAULT_AMOUNTS,
+    DEMO_CREDENTIALS,
+    DEMO_CREDENTIALS_2,
+    DEMO_KEYS,
+    SimKey,
+    initial_orders,
+)
+from ._faults import FaultKind, FaultPlan, FaultSpec
+from ._flow import RequestFlow, Rule, path_rule, path_rules
+from ._idempotency import RETENTION, ClOrdIdStore
+from ._loan import REDEEM_PATH, ROUTES, Handler
 from ._loan import answer as loan_answer
 
 logger = logging.getLogger(__name__)
@@ -99,21 +110,43 @@ class Simulator:
             ...
             assert not sim.rejections()
 
-    Endpoints: the eight Flexible Loan endpoints under ``/api/v5/finance/flexible-loan/``
-    and ``GET /api/v5/account/config`` (private, each limited to ``limit`` per ``window``
-    seconds per user ID and path), and ``GET /api/v5/public/time`` (public, 10 per 2 s
-    per IP). ``rate_limit=False`` lifts every limit, the public one included.
+    Endpoints: the ten Flexible Loan endpoints under ``/api/v5/finance/flexible-loan/``
+    (all but emode-info, whose fields OKX does not publish) and
+    ``GET /api/v5/account/config``, private and limited per user ID and path; and
+    ``GET /api/v5/public/time`` (public, 10 per 2 s per IP).
 
-    Each user has a Flexible Loan account (see ``_account.py`` for its LTV model):
-    collateral seeded from ``amounts`` (a mapping of currency to amount) and loans
-    from ``loans`` (by default 1000 USDT with the default amounts, none with your
-    own). A callable ``amounts`` answers max-collateral-redeem-amount alone, outside
-    the account. ``accounts[uid]`` is a user's live state.
+    Limits: ``window`` seconds stands for OKX's 2 s. Each private path allows ``limit``
+    requests per window, except borrow and repay, which allow OKX's 2 whatever
+    ``limit`` is. ``rules`` sets any path's ``(requests, seconds)`` exactly, by path or
+    by a Flexible Loan endpoint's name: ``rules={"repay": (2, 0.2)}``.
+    ``rate_limit=False`` lifts every limit, the public one included.
 
-    Faults (``*_rate``; only on ``fault_endpoints`` if given): a dropped connection
-    and an HTML 502 come after the request was
-    executed (the answer is lost, as when a gateway fails on the way back); 50001
-    and 50013 come before, and change nothing.
+    Accounts: each user has loan orders (see ``_account.py`` for the model and its LTV
+    arithmetic). ``orders`` seeds them (``[]`` for none, ``[OrderSeed(...), ...]`` for
+    several); without it the default amounts make the two demo orders, and your own
+    ``amounts`` (currency to amount) one order owing ``loans`` (nothing by default). A
+    callable ``amounts`` answers max-collateral-redeem-amount alone, outside the
+    account. ``accounts[uid]`` is a user's live state: ``.orders``, ``.closed``,
+    ``.history`` and ``.applied[("borrow" | "repay", clOrdId)]``, how many times a
+    keyed write executed (exactly once, however often it was sent).
+
+    borrow and repay keep each ``clOrdId`` ``cl_ord_id_retention`` seconds (OKX: 60)
+    from the first request, per user and path: a duplicate of a completed request gets
+    51016, of one still in flight 51784.
+
+    Faults (see ``_faults.py``): ``faults`` scripts them per endpoint, one entry per
+    counted request, so a test can make each fire exactly once (``Fault`` is exported
+    beside ``Simulator``)::
+
+        Simulator(faults={"borrow": ["drop"],                 # the first borrow's answer lost
+                          "repay": [None, Fault(hold=1.5)],   # the second repay held 1.5 s
+                          "adjust-collateral": ["garbled"]})  # executed, answered 200 non-JSON
+
+    The ``*_rate`` options draw faults at random, after any script, only on
+    ``fault_endpoints`` if given. A dropped connection, an HTML 502 and a garbled 200
+    come after the request executed (the answer is lost on the way back); 50001 and
+    50013 come before, and change nothing. ``pending_faults()`` lists the scripted
+    faults not yet used.
     """
 
     def __init__(
@@ -122,8 +155,10 @@ class Simulator:
         keys: Mapping[str, SimKey] = DEMO_KEYS,
         amounts: Amounts = DEFAULT_AMOUNTS,
         loans: Mapping[str, str] | None = None,
+        orders: Sequence[OrderSeed] | None = None,
         limit: int = 5,
         window: float = 2.0,
+        rules: Mapping[str, Rule] | None = None,
         rate_limit: bool = True,
         algorithm: AlgorithmName = "sliding-log",
         request_latency: tuple[float, float] = (0.0, 0.0),
@@ -132,7 +167,10 @@ class Simulator:
         server_error_rate: float = 0.0,
         busy_rate: float = 0.0,
         drop_rate: float = 0.0,
+        garbled_rate: float = 0.0,
         fault_endpoints: Collection[str] | None = None,
+        faults: Mapping[str, Sequence[FaultSpec]] | None = None,
+        cl_ord_id_retention: float = RETENTION,
         clock_skew: float = 0.0,
         rate_limit_style: RateLimitStyle = "modern",
         seed: int | None = None,
@@ -154,36 +192,33 @@ class Simulator:
         self._canned: Callable[[str], str | None] | None = (
             None if isinstance(amounts, Mapping) else amounts
         )
-        self._collateral: Mapping[str, str] = amounts if isinstance(amounts, Mapping) else {}
-        if loans is None:
-            loans = DEFAULT_LOANS if amounts is DEFAULT_AMOUNTS else {}
-        self._loans = loans
+        self._orders = initial_orders(amounts, loans, orders)
         self._ref_ids = RefIds()
         #: Each user's Flexible Loan account, created at the user's first request.
         self.accounts: dict[str, LoanAccount] = {}
         self._limit = limit
         self._window = window
+        self._rules = path_rules(rules)
         self._rate_limit = rate_limit
         self._algorithm: AlgorithmName = algorithm
         self._request_latency = _check_latency("request_latency", request_latency)
         self._response_latency = _check_latency("response_latency", response_latency)
-        # Checked in this order and the first that fires wins; zero rates are left out so
-        # they draw no random numbers and a seeded run stays reproducible as options vary.
-        self._faults = [
-            (rate, answer)
-            for rate, answer in (
-                (_check_rate("drop_rate", drop_rate), answers.DROP),
-                (_check_rate("html_error_rate", html_error_rate), answers.HTML_502),
-                (_check_rate("server_error_rate", server_error_rate), answers.SERVER_ERROR),
-                (_check_rate("busy_rate", busy_rate), answers.BUSY),
-            )
-            if rate > 0.0
-        ]
-        #: The paths faults may hit; None for every one.
-        self._fault_endpoints = None if fault_endpoints is None else frozenset(fault_endpoints)
         self._clock_skew = clock_skew
         self._throttled = answers.THROTTLED[rate_limit_style]
         self._rng = random.Random(seed)
+        # Random faults are checked in this order and the first that fires wins.
+        rates: list[tuple[float, FaultKind]] = [
+            (_check_rate("drop_rate", drop_rate), "drop"),
+            (_check_rate("html_error_rate", html_error_rate), "html"),
+            (_check_rate("server_error_rate", server_error_rate), "server-error"),
+            (_check_rate("busy_rate", busy_rate), "busy"),
+            (_check_rate("garbled_rate", garbled_rate), "garbled"),
+        ]
+        known = {path for _, path in ROUTES} | {CONFIG_PATH}
+        plan = FaultPlan(
+            scripts=faults, rates=rates, endpoints=fault_endpoints, known=known, rng=self._rng
+        )
+        self._flow = RequestFlow(plan, ClOrdIdStore(cl_ord_id_retention), clock=time.monotonic)
         self._host = host
         self._port = port
         self._origin = time.monotonic()
@@ -261,6 +296,10 @@ class Simulator:
             and (endpoint is None or a.endpoint == endpoint)
         ]
 
+    def pending_faults(self) -> dict[str, int]:
+        """Scripted faults not yet used, per path."""
+        return self._flow.plan.pending()
+
     def wall_time(self) -> float:
         """The server's Unix time in seconds, including ``clock_skew``."""
         return time.time() + self._clock_skew
@@ -303,7 +342,7 @@ class Simulator:
         account = self.accounts.get(uid)
         if account is None:
             now_ms = int(self.wall_time() * 1000)
-            account = LoanAccount(self._collateral, self._loans, self._ref_ids, now_ms)
+            account = LoanAccount({}, {}, self._ref_ids, now_ms, orders=self._orders)
             self.accounts[uid] = account
         return account
 
@@ -342,15 +381,15 @@ class Simulator:
         elif isinstance(body, Answer):
             answer = body
         else:
-            hit = self._fault_endpoints is None or path in self._fault_endpoints
-            fault = self._fault() if hit else None
-            answer = fault or answers.DROP
-            if fault is None or fault in _AFTER_EXECUTION:
-                executed = business(Call(key, request.query, body, int(self.wall_time() * 1000)))
-                answer = fault or executed
+            fields = body  # the narrowed type, for the closure
+
+            def execute() -> Answer:
+                return business(Call(key, request.query, fields, int(self.wall_time() * 1000)))
+
+            answer = await self._flow.answer(key.uid, path, body, execute)
         ccy = request.query.get("ccy")
         if ccy is None and isinstance(body, Mapping):
-            named = body.get("collateralCcy", body.get("borrowCcy"))
+            named = body.get("collateralCcy", body.get("borrowCcy", body.get("ccy")))
             ccy = named if isinstance(named, str) else None
         self.arrivals.append(Arrival(
             now, key.uid, path, ccy, api_key, answer.status, answer.code, request.method, raw
@@ -412,13 +451,6 @@ class Simulator:
             return answers.BAD_CCY
         return answers.ok([{"ccy": ccy, "maxRedeemAmt": amount}])
 
-    def _fault(self) -> Answer | None:
-        """The injected fault for a counted request, if one fires."""
-        for rate, answer in self._faults:
-            if self._rng.random() < rate:
-                return answer
-        return None
-
     async def _delay(self, bounds: tuple[float, float]) -> None:
         """Sleep a uniform random time in ``bounds``; free when they are (0, 0)."""
         low, high = bounds
@@ -429,7 +461,8 @@ class Simulator:
         """The limiter state of one (user ID, path) bucket."""
         bucket = self._limiters.get((uid, path))
         if bucket is None:
-            bucket = make_algorithm(self._algorithm, self._limit, self._window, self._origin)
+            limit, window = path_rule(path, self._limit, self._window, self._rules)
+            bucket = make_algorithm(self._algorithm, limit, window, self._origin)
             self._limiters[uid, path] = bucket
         return bucket
 
@@ -469,10 +502,6 @@ def _config_answer(call: Call) -> Answer:
         "type": "0",
     }
     return answers.ok([config])
-
-
-#: Faults that strike on the way back, after the request was executed.
-_AFTER_EXECUTION: Final = (answers.DROP, answers.HTML_502)
 
 
 def _json_body(request: web.Request, raw: bytes) -> Mapping[str, Any] | Answer:
