@@ -153,7 +153,7 @@ async def test_api_errors_are_typed_and_definite_write_failures_are_not_resent(
         "51000", "50120", "51000",
     )
     assert [code for code, _ in arrivals(sim, ADJUST)] == ["50120", "51000"]
-    assert sim.accounts[DEMO_UID].collateral["BTC"] == Decimal("0.5")
+    assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("0.5")
 
 
 async def test_post_body_is_sent_byte_for_byte_as_signed(okx_simulator: Simulator) -> None:
@@ -195,7 +195,7 @@ async def test_a_write_with_an_unknown_outcome_is_never_resent(
         newest = (await okx.loan_history(limit=1))[0]
     released = newest.type == "collateral_released" and newest.amt == Decimal("0.1")
     assert released is executed
-    assert sim.accounts[DEMO_UID].collateral["BTC"] == Decimal("0.4" if executed else "0.5")
+    assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("0.4" if executed else "0.5")
 
 
 async def test_a_write_in_flight_when_the_deadline_passes_has_an_unknown_outcome(
@@ -208,7 +208,7 @@ async def test_a_write_in_flight_when_the_deadline_passes_has_an_unknown_outcome
     assert isinstance(caught.value.__cause__, OkxTimeoutError)
     assert caught.value.attempts == 1
     assert len(arrivals(sim, ADJUST)) == 1
-    assert sim.accounts[DEMO_UID].collateral["BTC"] == Decimal("1.0")  # it did execute
+    assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("1.0")  # it did execute
 
 
 async def test_a_write_answered_50011_is_resent(
@@ -222,7 +222,7 @@ async def test_a_write_answered_50011_is_resent(
     async with client(sim, limiter=MemoryLimiter(), rate_limits=fast) as okx:
         await okx.adjust_collateral("add", "BTC", "0.25")
     assert [code for code, _ in arrivals(sim, ADJUST)] == ["0", "50011", "0"]
-    assert sim.accounts[DEMO_UID].collateral["BTC"] == Decimal("1.0")
+    assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("1.0")
 
 
 async def test_a_write_that_could_not_connect_is_resent() -> None:
@@ -239,7 +239,7 @@ async def test_a_write_that_could_not_connect_is_resent() -> None:
         await asyncio.wait_for(call, 5)
         await okx.aclose()
     assert [code for code, _ in arrivals(sim, ADJUST)] == ["0"]
-    assert sim.accounts[DEMO_UID].collateral["ETH"] == Decimal("4.2")
+    assert sim.accounts[DEMO_UID].order().collateral["ETH"] == Decimal("4.2")
 
 
 async def test_iterators_walk_every_page_and_stop(okx_simulator: Simulator) -> None:

@@ -44,7 +44,7 @@ async def test_a_dropped_answer_is_a_transport_error_and_the_write_ran_once(
     okx_virtual_simulator: Simulator,
 ) -> None:
     sim = okx_virtual_simulator
-    before = sim.account(DEMO_UID).collateral.get("BTC", Decimal(0))
+    before = sim.account(DEMO_UID).order().collateral.get("BTC", Decimal(0))
     async with sim.client(TRADE_CREDENTIALS, user_id=DEMO_UID) as okx:
         with pytest.raises(OkxUnknownOutcomeError) as caught:
             await okx.adjust_collateral("add", "BTC", Decimal("1"))
@@ -56,7 +56,7 @@ async def test_a_dropped_answer_is_a_transport_error_and_the_write_ran_once(
     assert (write.endpoint, write.status, write.code) == (ADJUST, 0, "")
     assert len(reads) == RetryPolicy().max_attempts
     # Executed once, although its answer was lost: never resent.
-    assert sim.account(DEMO_UID).collateral["BTC"] - before == 1
+    assert sim.account(DEMO_UID).order().collateral["BTC"] - before == 1
 
 
 @pytest.mark.okx_virtual(html_error_rate=1.0)
@@ -98,7 +98,7 @@ async def test_a_timeout_ends_the_wait_at_timeouts_total_and_the_write_still_ran
 ) -> None:
     sim = okx_virtual_simulator
     loop = asyncio.get_running_loop()
-    before = sim.account(DEMO_UID).collateral.get("BTC", Decimal(0))
+    before = sim.account(DEMO_UID).order().collateral.get("BTC", Decimal(0))
     options: dict[str, Any] = {"user_id": DEMO_UID, "timeouts": Timeouts(total=5.0)}
     async with sim.client(TRADE_CREDENTIALS, **options) as okx:
         with pytest.raises(OkxUnknownOutcomeError) as caught:
@@ -106,7 +106,7 @@ async def test_a_timeout_ends_the_wait_at_timeouts_total_and_the_write_still_ran
     assert isinstance(caught.value.__cause__, OkxTimeoutError)
     assert loop.time() == 5.0
     # It executed when it arrived; only its answer was still on the way back.
-    assert sim.account(DEMO_UID).collateral["BTC"] - before == 1
+    assert sim.account(DEMO_UID).order().collateral["BTC"] - before == 1
 
 
 @pytest.mark.okx_virtual(request_latency=(20.0, 20.0))

@@ -3,72 +3,47 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 from decimal import Decimal
-from typing import Any
 
 import aiohttp
 import pytest
-from yarl import URL
+from raw import LOAN, call, compact
 
-from okx_async._credentials import Credentials
-from okx_async._signing import okx_timestamp
-from okx_async.simulator import DEMO_CREDENTIALS, DEMO_UID, TRADE_CREDENTIALS, Simulator
+from okx_async.simulator import DEMO_UID, TRADE_CREDENTIALS, Simulator
 from okx_async.simulator._account import INITIAL_LTV, PRICES
 from okx_async.simulator._demo import DEFAULT_AMOUNTS
 from okx_async.simulator.pytest_plugin import SimulatorFactory
 
-LOAN = "/api/v5/finance/flexible-loan/"
+
+def btc_held(sim: Simulator) -> Decimal:
+    """The BTC collateral of the demo user's earliest order."""
+    return sim.accounts[DEMO_UID].order().collateral["BTC"]
 
 
-async def call(
-    session: aiohttp.ClientSession,
-    sim: Simulator,
-    method: str,
-    path: str,
-    body: bytes = b"",
-    *,
-    credentials: Credentials = DEMO_CREDENTIALS,
-    signed_body: bytes | None = None,
-    content_type: str = "application/json",
-) -> tuple[int, Any]:
-    """One request signed with a few lines of hmac, independent of the client's signer."""
-    timestamp = okx_timestamp()
-    prehash = (timestamp + method + path).encode() + (body if signed_body is None else signed_body)
-    mac = hmac.new(credentials.secret_key.encode(), prehash, hashlib.sha256)
-    headers = {
-        "OK-ACCESS-KEY": credentials.api_key,
-        "OK-ACCESS-SIGN": base64.b64encode(mac.digest()).decode(),
-        "OK-ACCESS-TIMESTAMP": timestamp,
-        "OK-ACCESS-PASSPHRASE": credentials.passphrase,
-    }
-    if method == "POST":
-        headers["Content-Type"] = content_type
-    url = URL(sim.base_url + path, encoded=True)
-    async with session.request(method, url, headers=headers, data=body or None) as response:
-        return response.status, json.loads(await response.read())
-
-
-def compact(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-async def test_default_account_is_coherent(
+async def test_the_demo_account_has_two_coherent_orders(
     okx_simulator: Simulator, session: aiohttp.ClientSession
 ) -> None:
     status, info = await call(session, okx_simulator, "GET", LOAN + "loan-info")
     assert status == 200
-    [loan] = info["data"]
-    assert loan["loanData"] == [{"ccy": "USDT", "amt": "1000"}]
-    collateral = {c["ccy"]: c["amt"] for c in loan["collateralData"]}
-    assert collateral == {c: a for c, a in DEFAULT_AMOUNTS.items() if a != "0"}
-    total = sum((Decimal(a) * PRICES[c] for c, a in collateral.items()), Decimal(0))
-    assert Decimal(loan["collateralNotionalUsd"]) == total.quantize(Decimal("0.01"))
-    assert Decimal(loan["curLTV"]) == (Decimal(1000) / total).quantize(Decimal("0.0001"))
-    assert (loan["marginCallLTV"], loan["liqLTV"]) == ("0.85", "0.9")
+    first, second = info["data"]
+    assert first["ordId"] != second["ordId"]
+    assert first["loanData"] == [{"ccy": "USDT", "amt": "1000"}]
+    assert second["loanData"] == [{"ccy": "USDC", "amt": "500"}]
+    held: dict[str, str] = {}
+    totals = []
+    for order, loan in ((first, 1000), (second, 500)):
+        collateral = {c["ccy"]: c["amt"] for c in order["collateralData"]}
+        assert not held.keys() & collateral.keys()
+        held |= collateral
+        total = sum((Decimal(a) * PRICES[c] for c, a in collateral.items()), Decimal(0))
+        totals.append(total)
+        assert Decimal(order["collateralNotionalUsd"]) == total.quantize(Decimal("0.01"))
+        assert Decimal(order["curLTV"]) == (Decimal(loan) / total).quantize(Decimal("0.0001"))
+        assert (order["marginCallLTV"], order["liqLTV"]) == ("0.85", "0.9")
+        assert order["riskWarningData"] == {"instId": "", "liqPx": ""}
+    assert held == {c: a for c, a in DEFAULT_AMOUNTS.items() if a != "0"}
+    total = totals[0]
 
     _, assets = await call(session, okx_simulator, "GET", LOAN + "collateral-assets?ccy=BTC")
     assert assets["data"] == [{"assets": [{"ccy": "BTC", "amt": "0.5", "notionalUsd": "30000"}]}]
@@ -107,7 +82,7 @@ async def test_adjust_collateral_changes_every_derived_answer(
     trade = TRADE_CREDENTIALS
     status, answer = await call(session, sim, "POST", adjust, too_much, credentials=trade)
     assert (status, answer["code"]) == (400, "51000")
-    assert sim.accounts[DEMO_UID].collateral["BTC"] == Decimal("0.3")
+    assert btc_held(sim) == Decimal("0.3")
 
 
 async def test_a_read_only_key_gets_50120_on_a_trade_call(
@@ -115,8 +90,8 @@ async def test_a_read_only_key_gets_50120_on_a_trade_call(
 ) -> None:
     body = compact({"type": "add", "collateralCcy": "BTC", "collateralAmt": "1"})
     status, answer = await call(session, okx_simulator, "POST", LOAN + "adjust-collateral", body)
-    assert (status, answer["code"]) == (401, "50120")
-    assert okx_simulator.accounts[DEMO_UID].collateral["BTC"] == Decimal("0.5")
+    assert (status, answer["code"]) == (200, "50120")
+    assert btc_held(okx_simulator) == Decimal("0.5")
     # Reads are fine with the same key.
     assert (await call(session, okx_simulator, "GET", LOAN + "loan-info"))[0] == 200
 
@@ -163,7 +138,8 @@ async def test_history_pages_newest_first_by_ref_id(
     okx_simulator = await okx_simulator_factory(rate_limit=False)
     _, everything = await call(session, okx_simulator, "GET", LOAN + "loan-history")
     ids = [int(e["refId"]) for e in everything["data"]]
-    assert len(ids) == 32 and ids == sorted(ids, reverse=True)
+    # A lock per non-zero default amount and a loan per order.
+    assert len(ids) == 31 + 2 and ids == sorted(ids, reverse=True)
     pages: list[int] = []
     cursor = ""
     while True:

@@ -105,11 +105,13 @@ def redeem(ccy: str = "USDT") -> str:
 
 
 async def test_redeem_success(okx_simulator: Simulator, session: aiohttp.ClientSession) -> None:
-    reply = await signed_get(session, okx_simulator, redeem("USDT"))
+    reply = await signed_get(session, okx_simulator, redeem("USDC"))
     assert reply.status == 200
-    assert reply.body == {"code": "0", "msg": "", "data": [{"ccy": "USDT", "maxRedeemAmt": "1"}]}
+    assert reply.body == {
+        "code": "0", "msg": "", "data": [{"ccy": "USDC", "maxRedeemAmt": "250.5"}]
+    }
     [arrival] = okx_simulator.arrivals
-    assert (arrival.uid, arrival.endpoint, arrival.ccy) == (DEMO_UID, REDEEM, "USDT")
+    assert (arrival.uid, arrival.endpoint, arrival.ccy) == (DEMO_UID, REDEEM, "USDC")
     assert (arrival.api_key, arrival.status, arrival.code) == ("demo-key-1", 200, "0")
     assert okx_simulator.base_url.startswith("http://127.0.0.1:")
 

@@ -19,7 +19,7 @@ In-process on virtual time, at the real rule in no time::
     amounts = run_virtual(scenario)
 """
 
-from ._account import LoanAccount
+from ._account import LoanAccount, LoanOrder, OrderSeed
 from ._algorithms import least_time_beside, max_in_any_window
 from ._app import Simulator, run_virtual, serve
 from ._demo import (
@@ -31,6 +31,7 @@ from ._demo import (
     TRADE_CREDENTIALS,
     SimKey,
 )
+from ._faults import Fault
 from ._inprocess import InProcessTransport
 from ._options import SimulatorOptions
 from ._request import Arrival
@@ -45,8 +46,11 @@ __all__ = [
     "TRADE_CREDENTIALS",
     "Arrival",
     "Deadlock",
+    "Fault",
     "InProcessTransport",
     "LoanAccount",
+    "LoanOrder",
+    "OrderSeed",
     "SimKey",
     "Simulator",
     "SimulatorOptions",

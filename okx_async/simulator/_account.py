@@ -1,127 +1,96 @@
-"""A Flexible Loan account per user: collateral, loans and history, with one LTV model.
+"""A Flexible Loan account per user: loan orders, their records, and one LTV model.
 
-The model (simulated numbers, not OKX's):
+An account holds loan orders (:class:`LoanOrder`), each with its own ``ordId``, loans,
+collateral and LTVs. ``borrow`` without an ``ordId`` opens one, ``borrow`` with an
+``ordId`` adds to it, and repaying the last of its loan closes it: its collateral is
+released and it leaves ``loan-info``, while its records stay. Where an endpoint takes
+an optional ``ordId``, the default order is the open one that started first (ties go to
+the lower ``ordId``). Collateral comes from, and returns to, a funding account that
+never runs dry.
+
+The LTV model, per order (simulated numbers, not OKX's):
 
 - Every currency has a fixed USD price (:data:`PRICES`; a currency the caller seeded
   that is not in the table is worth 1 USD).
-- ``collateral_usd`` and ``loan_usd`` are the sums of amount * price, and the
-  current LTV is ``loan_usd / collateral_usd`` (0 with nothing borrowed).
-- Borrowing and redeeming may take the LTV up to :data:`INITIAL_LTV` and no further:
-  the redeemable amount of ``ccy`` is
+- An order's ``collateral_usd`` and ``loan_usd`` are the sums of amount * price, and its
+  LTV is ``loan_usd / collateral_usd`` (0 with nothing borrowed).
+- Borrowing and redeeming may take an order's LTV up to :data:`INITIAL_LTV` and no
+  further: the redeemable amount of ``ccy`` is
   ``min(amount, (collateral_usd - loan_usd / INITIAL_LTV) / price)``, floored to
   8 decimals and never below 0 (the whole amount, exactly, with nothing borrowed);
   the loan headroom in ``ccy`` is
-  ``((collateral_usd + extra_usd) * INITIAL_LTV - loan_usd) / price``, capped by
-  the currency's remaining quota.
-- A margin call comes at :data:`MARGIN_CALL_LTV`, liquidation at :data:`LIQ_LTV`;
-  the liquidation price is the price of the largest collateral at which the LTV
-  would reach :data:`LIQ_LTV`, the other prices unchanged.
+  ``((collateral_usd + extra_usd) * INITIAL_LTV - loan_usd) / price``, capped by what
+  is left of the user's quota of that currency (:data:`QUOTAS` less what all the
+  user's open orders owe in it).
+- A margin call comes at :data:`MARGIN_CALL_LTV`, liquidation at :data:`LIQ_LTV`. As
+  OKX does, ``riskWarningData`` is filled only for an order with one collateral and
+  one borrowed currency: ``liqPx = loan / (LIQ_LTV * collateral)``, in the loan currency.
 
-History entries get increasing ``refId``s and come back newest first, paged with
-``after`` (older than) and ``before`` (newer than), as OKX pages.
+Records get increasing ``refId``s and come back newest first, paged with ``after``
+(older than) and ``before`` (newer than), as OKX pages. Money leaving the funding
+account is negative (``collateral_locked``, as OKX's example shows, and ``repaid``);
+money coming back is positive (``borrowed``, ``collateral_released``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from decimal import ROUND_DOWN, Decimal
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
-import attrs
+from ._orders import (
+    INITIAL_LTV,
+    LIQ_LTV,
+    MARGIN_CALL_LTV,
+    PRICES,
+    QUOTAS,
+    LoanOrder,
+    OrderSeed,
+    floor8,
+    plain,
+    price,
+)
+from ._records import HistoryEntry, InterestEntry, RefIds, page
 
-INITIAL_LTV: Final = Decimal("0.7")
-MARGIN_CALL_LTV: Final = Decimal("0.85")
-LIQ_LTV: Final = Decimal("0.9")
+__all__ = [
+    "DEFAULT_LOANS",
+    "HOURLY_RATE",
+    "INITIAL_LTV",
+    "LIQ_LTV",
+    "MARGIN_CALL_LTV",
+    "PRICES",
+    "QUOTAS",
+    "LoanAccount",
+    "LoanOrder",
+    "OrderSeed",
+    "RefIds",
+    "page",
+    "plain",
+]
+
 #: Hourly interest rate charged on every loan, as a fraction.
 HOURLY_RATE: Final = Decimal("0.00000913")
-_STEP: Final = Decimal("0.00000001")
-_CENT: Final = Decimal("0.01")
 _HOUR_MS: Final = 3_600_000
-
-#: USD per unit, for the LTV model.
-PRICES: Mapping[str, Decimal] = MappingProxyType({
-    ccy: Decimal(price) for ccy, price in {
-        "USDT": "1", "USDC": "1", "DAI": "1", "BTC": "60000", "ETH": "3000", "SOL": "150",
-        "XRP": "0.5", "DOGE": "0.1", "ADA": "0.4", "TRX": "0.12", "TON": "5", "DOT": "6",
-        "LTC": "80", "BCH": "400", "LINK": "15", "AVAX": "30", "MATIC": "0.5", "POL": "0.5",
-        "ATOM": "8", "UNI": "8", "XLM": "0.1", "ETC": "25", "FIL": "5", "APT": "8",
-        "ARB": "0.8", "OP": "1.8", "NEAR": "5", "SUI": "1.5", "PEPE": "0.00001", "OKB": "45",
-        "SHIB": "0.00002", "LUNC": "0.0001",
-    }.items()
-})
-
-#: What Flexible Loan lends here, and how much of each in all (``remainingQuota``).
-QUOTAS: Mapping[str, Decimal] = MappingProxyType({
-    "USDT": Decimal("1000000"), "USDC": Decimal("1000000"), "BTC": Decimal("20"),
-    "ETH": Decimal("300"),
-})
-
-#: The loan every user starts with when the default collateral is used.
-DEFAULT_LOANS: Mapping[str, str] = MappingProxyType({"USDT": "1000"})
 #: Hours of interest records a new account starts with.
 _INTEREST_HOURS: Final = 24
 
+#: The loan of the one order a simulator's default amounts make without ``orders``.
+DEFAULT_LOANS: Mapping[str, str] = MappingProxyType({"USDT": "1000"})
 
-def plain(value: Decimal) -> str:
-    """A decimal as OKX writes amounts: no exponent, no trailing zeros."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def _floor(value: Decimal) -> Decimal:
-    return value.quantize(_STEP, rounding=ROUND_DOWN)
-
-
-@attrs.define
-class HistoryEntry:
-    """One ``loan-history`` record."""
-
-    ref_id: int
-    type: str
-    ccy: str
-    amt: Decimal
-    ts: int
-
-    def to_okx(self) -> dict[str, Any]:
-        return {"refId": str(self.ref_id), "type": self.type, "ccy": self.ccy,
-                "amt": plain(self.amt), "ts": str(self.ts)}
-
-
-@attrs.define
-class InterestEntry:
-    """One ``interest-accrued`` record."""
-
-    ref_id: int
-    ccy: str
-    loan: Decimal
-    interest: Decimal
-    rate: Decimal
-    ts: int
-
-    def to_okx(self) -> dict[str, Any]:
-        return {"refId": str(self.ref_id), "ccy": self.ccy, "loan": plain(self.loan),
-                "interest": plain(self.interest), "interestRate": plain(self.rate),
-                "ts": str(self.ts)}
-
-
-class RefIds:
-    """Increasing reference ids shared by every account of one simulator."""
-
-    __slots__ = ("_next",)
-
-    def __init__(self, start: int = 2_000_000_000) -> None:
-        self._next = start
-
-    def __call__(self) -> int:
-        self._next += 1
-        return self._next
+Amounts = Iterable[tuple[str, Decimal]]
 
 
 class LoanAccount:
-    """One user's Flexible Loan: collateral, loans, history and interest records."""
+    """One user's Flexible Loan: open and closed orders, history and interest records.
+
+    ``collateral`` and ``loans`` seed one order (none when both are empty); ``orders``
+    seeds several instead. ``applied[(endpoint, clOrdId)]`` counts the keyed writes
+    this account executed (``endpoint`` is ``"borrow"`` or ``"repay"``)::
+
+        account = LoanAccount({}, {}, RefIds(), now_ms, orders=[OrderSeed({"BTC": "1"})])
+    """
 
     def __init__(
         self,
@@ -129,122 +98,134 @@ class LoanAccount:
         loans: Mapping[str, str],
         ref_ids: RefIds,
         now_ms: int,
+        *,
+        orders: Sequence[OrderSeed] | None = None,
     ) -> None:
-        self._ref_ids = ref_ids
-        self.collateral: dict[str, Decimal] = {c: Decimal(a) for c, a in collateral.items()}
-        self.loans: dict[str, Decimal] = {c: Decimal(a) for c, a in loans.items()}
+        if orders is None:
+            orders = [OrderSeed(collateral, loans)] if collateral or loans else []
+        self._ids = ref_ids
+        #: The open orders by ``ordId``, in the order they were opened.
+        self.orders: dict[str, LoanOrder] = {}
+        #: Fully repaid orders; their records can still be asked for.
+        self.closed: dict[str, LoanOrder] = {}
         self.history: list[HistoryEntry] = []
         self.interest: list[InterestEntry] = []
-        # A past worth paging through: an hour per collateral lock, the loans, then interest.
-        events = [("collateral_locked", c, a) for c, a in self.collateral.items() if a > 0]
-        events += [("borrowed", c, a) for c, a in self.loans.items() if a > 0]
-        start = now_ms - (len(events) + _INTEREST_HOURS) * _HOUR_MS
-        for i, (kind, ccy, amt) in enumerate(events):
-            self.record(kind, ccy, amt, start + i * _HOUR_MS)
-        for hour in range(_INTEREST_HOURS):
-            ts = start + (len(events) + hour) * _HOUR_MS
-            for ccy, loan in self.loans.items():
-                if loan > 0:
-                    self.interest.append(InterestEntry(
-                        ref_ids(), ccy, loan, _floor(loan * HOURLY_RATE), HOURLY_RATE, ts
-                    ))
+        self.applied: Counter[tuple[str, str]] = Counter()
+        # A past worth paging through: an hour per lock and loan, order by order, then a
+        # day of hourly interest.
+        events = sum(
+            sum(Decimal(a) > 0 for a in (*seed.collateral.values(), *seed.loans.values()))
+            for seed in orders
+        )
+        ts = now_ms - (events + _INTEREST_HOURS) * _HOUR_MS
+        for seed in orders:
+            order = self._new_order(ts, e_mode=seed.e_mode)
+            for kind, sign, amounts, book in (
+                ("collateral_locked", -1, seed.collateral, order.collateral),
+                ("borrowed", 1, seed.loans, order.loans),
+            ):
+                for ccy, text in amounts.items():
+                    amt = book[ccy] = Decimal(text)
+                    if amt > 0:
+                        self._record(order, kind, ccy, sign * amt, ts)
+                        ts += _HOUR_MS
+        for _ in range(_INTEREST_HOURS):
+            for order in self.orders.values():
+                for ccy, loan in order.loans.items():
+                    if loan > 0:
+                        self.interest.append(InterestEntry(
+                            ref_ids(), ccy, loan, floor8(loan * HOURLY_RATE), HOURLY_RATE, ts,
+                            order.ord_id,
+                        ))
+            ts += _HOUR_MS
 
-    # -- the model -------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"LoanAccount(orders={list(self.orders.values())}, closed={list(self.closed)})"
 
-    @staticmethod
-    def price(ccy: str) -> Decimal:
-        return PRICES.get(ccy, Decimal(1))
+    # -- finding orders --------------------------------------------------------------
 
-    def collateral_usd(self) -> Decimal:
-        return sum((a * self.price(c) for c, a in self.collateral.items()), Decimal(0))
+    def earliest(self) -> LoanOrder | None:
+        """The open order that started first, or None without one."""
+        if not self.orders:
+            return None
+        return min(self.orders.values(), key=lambda o: (o.started_ms, int(o.ord_id)))
 
-    def loan_usd(self) -> Decimal:
-        return sum((a * self.price(c) for c, a in self.loans.items()), Decimal(0))
+    def order(self, ord_id: str | None = None) -> LoanOrder:
+        """The open order ``ord_id``, else the earliest; KeyError if there is none.
 
-    def ltv(self) -> Decimal:
-        loan, collateral = self.loan_usd(), self.collateral_usd()
-        if loan == 0:
-            return Decimal(0)
-        return (loan / collateral).quantize(Decimal("0.0001")) if collateral else Decimal(1)
+        For tests: ``sim.accounts[uid].order().collateral["BTC"]`` is the BTC of the
+        order adjust-collateral acts on without an ``ordId``.
+        """
+        order = self.earliest() if ord_id is None else self.orders.get(ord_id)
+        if order is None:
+            raise KeyError(ord_id or "no open order")
+        return order
 
-    def knows(self, ccy: str) -> bool:
-        """Whether ``ccy`` can be collateral here."""
-        return ccy in self.collateral or ccy in PRICES
+    def knows_order(self, ord_id: str) -> bool:
+        """Whether ``ord_id`` is, or was, one of this account's orders."""
+        return ord_id in self.orders or ord_id in self.closed
 
-    def max_redeem(self, ccy: str) -> Decimal:
-        held = self.collateral.get(ccy, Decimal(0))
-        loan = self.loan_usd()
-        if loan == 0:
-            return held
-        spare_usd = self.collateral_usd() - loan / INITIAL_LTV
-        return max(Decimal(0), min(held, _floor(spare_usd / self.price(ccy))))
+    def quota_left(self, ccy: str) -> Decimal:
+        """What the user may still borrow of ``ccy`` over all orders (0 if not lent)."""
+        owed = sum((o.loans.get(ccy, Decimal(0)) for o in self.orders.values()), Decimal(0))
+        return QUOTAS.get(ccy, Decimal(0)) - owed
 
-    def max_loan(self, ccy: str, extra: Sequence[tuple[str, Decimal]]) -> dict[str, str]:
-        extra_usd = sum((a * self.price(c) for c, a in extra), Decimal(0))
-        headroom_usd = (self.collateral_usd() + extra_usd) * INITIAL_LTV - self.loan_usd()
-        quota = QUOTAS[ccy] - self.loans.get(ccy, Decimal(0))
-        amount = max(Decimal(0), min(quota, _floor(headroom_usd / self.price(ccy))))
-        return {"borrowCcy": ccy, "maxLoan": plain(amount),
-                "notionalUsd": plain((amount * self.price(ccy)).quantize(_CENT, ROUND_DOWN)),
-                "remainingQuota": plain(max(Decimal(0), quota))}
+    def max_loan(self, order: LoanOrder, ccy: str, extra: Amounts) -> dict[str, str]:
+        return order.max_loan(ccy, extra, self.quota_left(ccy))
 
-    def loan_info(self) -> dict[str, Any]:
-        loan_usd, collateral_usd = self.loan_usd(), self.collateral_usd()
-        warning = {"instId": "", "liqPx": ""}
-        held = {c: a for c, a in self.collateral.items() if a > 0}
-        if loan_usd > 0 and held:
-            biggest = max(held, key=lambda c: held[c] * self.price(c))
-            others = collateral_usd - held[biggest] * self.price(biggest)
-            liq_px = (loan_usd / LIQ_LTV - others) / held[biggest]
-            if liq_px > 0:
-                warning = {"instId": f"{biggest}-USDT", "liqPx": plain(_floor(liq_px))}
-        return {
-            "loanNotionalUsd": plain(loan_usd.quantize(_CENT)),
-            "loanData": [{"ccy": c, "amt": plain(a)} for c, a in self.loans.items() if a > 0],
-            "collateralNotionalUsd": plain(collateral_usd.quantize(_CENT)),
-            "collateralData": [{"ccy": c, "amt": plain(a)} for c, a in held.items()],
-            "riskWarningData": warning,
-            "curLTV": plain(self.ltv()),
-            "marginCallLTV": plain(MARGIN_CALL_LTV),
-            "liqLTV": plain(LIQ_LTV),
-        }
-
-    def assets(self, ccy: str | None) -> list[dict[str, str]]:
-        return [
-            {"ccy": c, "amt": plain(a), "notionalUsd": plain((a * self.price(c)).quantize(_CENT))}
-            for c, a in self.collateral.items()
-            if a > 0 and (ccy is None or c == ccy)
-        ]
+    def may_borrow(
+        self, order: LoanOrder | None, ccy: str, amt: Decimal, collateral: Amounts
+    ) -> bool:
+        """Whether borrowing ``amt`` more (on a new order if None) stays within the model."""
+        headroom = (order or LoanOrder("", 0)).headroom_usd(collateral)
+        return amt <= self.quota_left(ccy) and amt * price(ccy) <= headroom
 
     # -- changes ---------------------------------------------------------------------
 
-    def add(self, ccy: str, amt: Decimal, now_ms: int) -> None:
-        self.collateral[ccy] = self.collateral.get(ccy, Decimal(0)) + amt
-        self.record("collateral_locked", ccy, amt, now_ms)
+    def open(
+        self, ccy: str, amt: Decimal, collateral: Amounts, *, e_mode: bool, now_ms: int
+    ) -> LoanOrder:
+        """A new order borrowing ``amt`` of ``ccy`` against ``collateral``."""
+        order = self._new_order(now_ms, e_mode=e_mode)
+        self.borrow(order, ccy, amt, collateral, now_ms)
+        return order
 
-    def reduce(self, ccy: str, amt: Decimal, now_ms: int) -> bool:
+    def borrow(
+        self, order: LoanOrder, ccy: str, amt: Decimal, collateral: Amounts, now_ms: int
+    ) -> None:
+        """Lock ``collateral`` into ``order``, then borrow ``amt`` more of ``ccy`` on it."""
+        for extra_ccy, extra in collateral:
+            self.add(order, extra_ccy, extra, now_ms)
+        order.loans[ccy] = order.loans.get(ccy, Decimal(0)) + amt
+        self._record(order, "borrowed", ccy, amt, now_ms)
+
+    def repay(self, order: LoanOrder, ccy: str, amt: Decimal, now_ms: int) -> None:
+        """Repay ``amt`` of ``ccy``; the last of the loan closes the order."""
+        order.loans[ccy] -= amt
+        self._record(order, "repaid", ccy, -amt, now_ms)
+        if not order.owes():
+            for held_ccy, held in order.collateral.items():
+                if held > 0:
+                    self._record(order, "collateral_released", held_ccy, held, now_ms)
+            order.collateral.clear()
+            self.closed[order.ord_id] = self.orders.pop(order.ord_id)
+
+    def add(self, order: LoanOrder, ccy: str, amt: Decimal, now_ms: int) -> None:
+        order.collateral[ccy] = order.collateral.get(ccy, Decimal(0)) + amt
+        self._record(order, "collateral_locked", ccy, -amt, now_ms)
+
+    def reduce(self, order: LoanOrder, ccy: str, amt: Decimal, now_ms: int) -> bool:
         """Release collateral if the LTV allows it; False (nothing changed) if not."""
-        if amt > self.max_redeem(ccy):
+        if amt > order.max_redeem(ccy):
             return False
-        self.collateral[ccy] -= amt
-        self.record("collateral_released", ccy, amt, now_ms)
+        order.collateral[ccy] -= amt
+        self._record(order, "collateral_released", ccy, amt, now_ms)
         return True
 
-    def record(self, kind: str, ccy: str, amt: Decimal, ts: int) -> None:
-        self.history.append(HistoryEntry(self._ref_ids(), kind, ccy, amt, ts))
+    def _new_order(self, now_ms: int, *, e_mode: bool) -> LoanOrder:
+        order = LoanOrder(str(self._ids()), now_ms, e_mode=e_mode)
+        self.orders[order.ord_id] = order
+        return order
 
-
-def page(
-    entries: Sequence[Any], after: int | None, before: int | None, limit: int
-) -> list[Any]:
-    """OKX's paging over records with ascending ``ref_id``: newest first.
-
-    ``after`` keeps records older than it, ``before`` newer than it. With only
-    ``before``, the ``limit`` records just newer than it come back.
-    """
-    chosen = [
-        e for e in entries
-        if (after is None or e.ref_id < after) and (before is None or e.ref_id > before)
-    ]
-    chosen = chosen[:limit] if before is not None and after is None else chosen[-limit:]
-    return chosen[::-1]
+    def _record(self, order: LoanOrder, kind: str, ccy: str, amt: Decimal, ts: int) -> None:
+        self.history.append(HistoryEntry(self._ids(), kind, ccy, amt, ts, order.ord_id))

@@ -45,7 +45,36 @@ BAD_CCY = bad_param("ccy")
 # OKX's code for a body that is not JSON; the simulator also answers it for a POST
 # without ``Content-Type: application/json``.
 BAD_JSON = okx(400, "50002", "Json data format error")
-NO_PERMISSION = okx(401, "50120", "API key doesn't have permission to perform this operation.")
+NO_PERMISSION = okx(200, "50120", "This API key doesn't have permission to use this function")
+# OKX's error table: 51063 is "OrdId does not exist", the answer adjust-collateral's
+# page gives with no order; the simulator also answers it for an ordId the user lacks.
+NO_ORDER = okx(200, "51063", "OrdId does not exist")
+# The clOrdId store's two answers. 51784 is named only on the borrow and repay pages;
+# its message and HTTP status are the simulator's.
+DUPLICATE = okx(200, "51016", "Client order ID already exists.")
+IN_FLIGHT = okx(200, "51784", "A request with this clOrdId is still being processed.")
+
+
+def not_together(first: str, second: str) -> Answer:
+    """OKX's answer to two parameters that may not be sent together."""
+    return okx(200, "50024", f"Parameter {first} and {second} can not exist at the same time.")
+
+
+#: Collateral in the currency being borrowed.
+LOAN_CCY_AS_COLLATERAL = okx(
+    200, "51750", "The collateral cannot contain assets in the currency of the loan"
+)
+
+
+def not_lent(ccy: str) -> Answer:
+    """A borrow currency Flexible Loan does not lend."""
+    return okx(200, "51751", f"The currency {ccy} does not support borrowing")
+
+
+def not_collateral(ccy: str) -> Answer:
+    """A currency Flexible Loan does not take as collateral."""
+    return okx(200, "51752", f"The currency {ccy} does not support collateralization")
+
 
 # Approximate where OKX's own table is vague: 50106 for an empty OK-ACCESS-SIGN and
 # 50107 for an empty OK-ACCESS-TIMESTAMP follow the documented 50103-50107 range.
@@ -74,6 +103,8 @@ HTML_502 = Answer(
     b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
     content_type="text/html",
 )
+# Executed, then answered 200 with a cut-off body: not JSON, no OKX code to read.
+GARBLED = Answer(200, "", b'{"code":"0","msg":"","data":[{"ordId":"')
 SERVER_ERROR = okx(503, "50001", "Service temporarily unavailable")
 BUSY = okx(429, "50013", "Systems are busy. Please try again later.")
 DROP = Answer(0, "", b"")

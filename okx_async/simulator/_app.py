@@ -48,22 +48,44 @@ class Simulator(SimulatorCore):
 
         run_virtual(scenario)
 
-    Endpoints: the eight Flexible Loan endpoints under ``/api/v5/finance/flexible-loan/``
-    and ``GET /api/v5/account/config`` (private, each limited to ``limit`` per ``window``
-    seconds per user ID and path), and ``GET /api/v5/public/time`` (public, 10 per 2 s
-    per IP). ``rate_limit=False`` lifts every limit, the public one included.
+    Endpoints: the ten Flexible Loan endpoints under ``/api/v5/finance/flexible-loan/``
+    (all but emode-info, whose fields OKX does not publish) and
+    ``GET /api/v5/account/config``, private and limited per user ID and path; and
+    ``GET /api/v5/public/time`` (public, 10 per 2 s per IP).
 
-    Each user has a Flexible Loan account (see ``_account.py`` for its LTV model):
-    collateral seeded from ``amounts`` (a mapping of currency to amount) and loans
-    from ``loans`` (by default 1000 USDT with the default amounts, none with your
-    own). A callable ``amounts`` answers max-collateral-redeem-amount alone, outside
-    the account. ``accounts[uid]`` is a user's live state.
+    Limits: ``window`` seconds stands for OKX's 2 s. Each private path allows ``limit``
+    requests per window, except borrow and repay, which allow OKX's 2 whatever
+    ``limit`` is. ``rules`` sets any path's ``(requests, seconds)`` exactly, by path or
+    by a Flexible Loan endpoint's name: ``rules={"repay": (2, 0.2)}``.
+    ``rate_limit=False`` lifts every limit, the public one included.
 
-    Faults (``*_rate``; only on ``fault_endpoints`` if given): a dropped connection
-    and an HTML 502 come after the request was
-    executed (the answer is lost, as when a gateway fails on the way back); 50001
-    and 50013 come before, and change nothing. Latency (``request_latency`` before the
-    server counts a request, ``response_latency`` after) is time on the event loop's
+    Accounts: each user has loan orders (see ``_account.py`` for the model and its LTV
+    arithmetic). ``orders`` seeds them (``[]`` for none, ``[OrderSeed(...), ...]`` for
+    several); without it the default amounts make the two demo orders, and your own
+    ``amounts`` (currency to amount) one order owing ``loans`` (nothing by default). A
+    callable ``amounts`` answers max-collateral-redeem-amount alone, outside the
+    account. ``accounts[uid]`` is a user's live state: ``.orders``, ``.closed``,
+    ``.history`` and ``.applied[("borrow" | "repay", clOrdId)]``, how many times a
+    keyed write executed (exactly once, however often it was sent).
+
+    borrow and repay keep each ``clOrdId`` ``cl_ord_id_retention`` seconds (OKX: 60)
+    from the first request, per user and path: a duplicate of a completed request gets
+    51016, of one still in flight 51784.
+
+    Faults (see ``_faults.py``): ``faults`` scripts them per endpoint, one entry per
+    counted request, so a test can make each fire exactly once (``Fault`` is exported
+    beside ``Simulator``)::
+
+        Simulator(faults={"borrow": ["drop"],                 # the first borrow's answer lost
+                          "repay": [None, Fault(hold=1.5)],   # the second repay held 1.5 s
+                          "adjust-collateral": ["garbled"]})  # executed, answered 200 non-JSON
+
+    The ``*_rate`` options draw faults at random, after any script, only on
+    ``fault_endpoints`` if given. A dropped connection, an HTML 502 and a garbled 200
+    come after the request executed (the answer is lost on the way back); 50001 and
+    50013 come before, and change nothing. ``pending_faults()`` lists the scripted
+    faults not yet used. Latency (``request_latency`` before the server counts a
+    request, ``response_latency`` after) and holds are time on the event loop's
     clock: virtual time on a virtual loop.
     """
 

@@ -13,20 +13,24 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Final
 
 from multidict import MultiDictProxy
 from yarl import URL
 
 from . import _answers as answers
-from ._account import DEFAULT_LOANS, LoanAccount, RefIds
+from ._account import LoanAccount, OrderSeed, RefIds
 from ._algorithms import AlgorithmName, RateLimitAlgorithm, SlidingLog, make_algorithm
 from ._answers import Answer
+from ._call import Call
 from ._clock import SimClock
-from ._demo import DEFAULT_AMOUNTS, DEMO_KEYS, SimKey
+from ._demo import DEFAULT_AMOUNTS, DEMO_KEYS, SimKey, initial_orders
+from ._faults import FaultKind, FaultPlan, FaultSpec
+from ._flow import RequestFlow, Rule, path_rule, path_rules
 from ._gate import authenticate
-from ._loan import REDEEM_PATH, ROUTES, Call, Handler
+from ._idempotency import RETENTION, ClOrdIdStore
+from ._loan import REDEEM_PATH, ROUTES, Handler
 from ._loan import answer as loan_answer
 from ._options import Amounts, RateLimitStyle, check_latency, check_rate, check_rule
 from ._request import Arrival, Incoming
@@ -60,8 +64,10 @@ class SimulatorCore:
         keys: Mapping[str, SimKey] = DEMO_KEYS,
         amounts: Amounts = DEFAULT_AMOUNTS,
         loans: Mapping[str, str] | None = None,
+        orders: Sequence[OrderSeed] | None = None,
         limit: int = 5,
         window: float = 2.0,
+        rules: Mapping[str, Rule] | None = None,
         rate_limit: bool = True,
         algorithm: AlgorithmName = "sliding-log",
         request_latency: tuple[float, float] = (0.0, 0.0),
@@ -70,7 +76,10 @@ class SimulatorCore:
         server_error_rate: float = 0.0,
         busy_rate: float = 0.0,
         drop_rate: float = 0.0,
+        garbled_rate: float = 0.0,
         fault_endpoints: Collection[str] | None = None,
+        faults: Mapping[str, Sequence[FaultSpec]] | None = None,
+        cl_ord_id_retention: float = RETENTION,
         clock_skew: float = 0.0,
         rate_limit_style: RateLimitStyle = "modern",
         seed: int | None = None,
@@ -81,36 +90,35 @@ class SimulatorCore:
         self._canned: Callable[[str], str | None] | None = (
             None if isinstance(amounts, Mapping) else amounts
         )
-        self._collateral: Mapping[str, str] = amounts if isinstance(amounts, Mapping) else {}
-        if loans is None:
-            loans = DEFAULT_LOANS if amounts is DEFAULT_AMOUNTS else {}
-        self._loans = loans
+        self._orders = initial_orders(amounts, loans, orders)
         self._ref_ids = RefIds()
         #: Each user's Flexible Loan account, created at the user's first request.
         self.accounts: dict[str, LoanAccount] = {}
         self._limit = limit
         self._window = window
+        self._rules = path_rules(rules)
         self._rate_limit = rate_limit
         self._algorithm: AlgorithmName = algorithm
         self._request_latency = check_latency("request_latency", request_latency)
         self._response_latency = check_latency("response_latency", response_latency)
-        # Checked in this order and the first that fires wins; zero rates are left out so
-        # they draw no random numbers and a seeded run stays reproducible as options vary.
-        self._faults = [
-            (rate, answer)
-            for rate, answer in (
-                (check_rate("drop_rate", drop_rate), answers.DROP),
-                (check_rate("html_error_rate", html_error_rate), answers.HTML_502),
-                (check_rate("server_error_rate", server_error_rate), answers.SERVER_ERROR),
-                (check_rate("busy_rate", busy_rate), answers.BUSY),
-            )
-            if rate > 0.0
-        ]
-        #: The paths faults may hit; None for every one.
-        self._fault_endpoints = None if fault_endpoints is None else frozenset(fault_endpoints)
         self._clock = SimClock(clock_skew)
         self._throttled = answers.THROTTLED[rate_limit_style]
         self._rng = random.Random(seed)
+        # Random faults are checked in this order and the first that fires wins.
+        rates: list[tuple[float, FaultKind]] = [
+            (check_rate("drop_rate", drop_rate), "drop"),
+            (check_rate("html_error_rate", html_error_rate), "html"),
+            (check_rate("server_error_rate", server_error_rate), "server-error"),
+            (check_rate("busy_rate", busy_rate), "busy"),
+            (check_rate("garbled_rate", garbled_rate), "garbled"),
+        ]
+        known = {path for _, path in ROUTES} | {CONFIG_PATH}
+        plan = FaultPlan(
+            scripts=faults, rates=rates, endpoints=fault_endpoints, known=known, rng=self._rng
+        )
+        self._flow = RequestFlow(
+            plan, ClOrdIdStore(cl_ord_id_retention), clock=self._clock.now, sleep=asyncio.sleep
+        )
         self._limiters: dict[tuple[str, str], RateLimitAlgorithm] = {}
         self._public_limiters: dict[str, SlidingLog] = {}
         self._routes: dict[tuple[str, str], Route] = {
@@ -134,6 +142,10 @@ class SimulatorCore:
             and (endpoint is None or a.endpoint == endpoint)
         ]
 
+    def pending_faults(self) -> dict[str, int]:
+        """Scripted faults not yet used, per path."""
+        return self._flow.plan.pending()
+
     def wall_time(self) -> float:
         """The server's Unix time in seconds, including ``clock_skew``.
 
@@ -146,7 +158,7 @@ class SimulatorCore:
         account = self.accounts.get(uid)
         if account is None:
             now_ms = int(self.wall_time() * 1000)
-            account = LoanAccount(self._collateral, self._loans, self._ref_ids, now_ms)
+            account = LoanAccount({}, {}, self._ref_ids, now_ms, orders=self._orders)
             self.accounts[uid] = account
         return account
 
@@ -179,13 +191,12 @@ class SimulatorCore:
         elif isinstance(body, Answer):
             answer = body
         else:
-            hit = self._fault_endpoints is None or path in self._fault_endpoints
-            fault = self._fault() if hit else None
-            answer = fault or answers.DROP
-            if fault is None or fault in _AFTER_EXECUTION:
-                call = Call(key, url.query, body, int(self.wall_time() * 1000))
-                executed = business(call)
-                answer = fault or executed
+            fields = body  # the narrowed type, for the closure
+
+            def execute() -> Answer:
+                return business(Call(key, url.query, fields, int(self.wall_time() * 1000)))
+
+            answer = await self._flow.answer(key.uid, path, body, execute)
         self.arrivals.append(Arrival(
             now, key.uid, path, _ccy(url.query, body), api_key, answer.status, answer.code,
             request.method, request.body,
@@ -230,13 +241,6 @@ class SimulatorCore:
             return answers.BAD_CCY
         return answers.ok([{"ccy": ccy, "maxRedeemAmt": amount}])
 
-    def _fault(self) -> Answer | None:
-        """The injected fault for a counted request, if one fires."""
-        for rate, answer in self._faults:
-            if self._rng.random() < rate:
-                return answer
-        return None
-
     async def _delay(self, bounds: tuple[float, float]) -> None:
         """Sleep a uniform random time in ``bounds`` (on the loop's clock); free at (0, 0)."""
         low, high = bounds
@@ -247,9 +251,8 @@ class SimulatorCore:
         """The limiter state of one (user ID, path) bucket."""
         bucket = self._limiters.get((uid, path))
         if bucket is None:
-            bucket = make_algorithm(
-                self._algorithm, self._limit, self._window, self._clock.origin()
-            )
+            limit, window = path_rule(path, self._limit, self._window, self._rules)
+            bucket = make_algorithm(self._algorithm, limit, window, self._clock.origin())
             self._limiters[uid, path] = bucket
         return bucket
 
@@ -291,10 +294,6 @@ def _config_answer(call: Call) -> Answer:
     return answers.ok([config])
 
 
-#: Faults that strike on the way back, after the request was executed.
-_AFTER_EXECUTION: Final = (answers.DROP, answers.HTML_502)
-
-
 def _json_body(request: Incoming) -> Mapping[str, Any] | Answer:
     """A POST's JSON object body ({} for a GET), or OKX's answer to a malformed one."""
     if request.method != "POST":
@@ -313,6 +312,6 @@ def _ccy(query: MultiDictProxy[str], body: Mapping[str, Any] | Answer) -> str | 
     """The currency a request names, for the arrival log."""
     ccy = query.get("ccy")
     if ccy is None and isinstance(body, Mapping):
-        named = body.get("collateralCcy", body.get("borrowCcy"))
+        named = body.get("collateralCcy", body.get("borrowCcy", body.get("ccy")))
         ccy = named if isinstance(named, str) else None
     return ccy

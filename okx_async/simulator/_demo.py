@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 import attrs
 
 from .._credentials import Credentials
+from ._orders import OrderSeed
 
 
 @attrs.frozen
@@ -16,7 +17,7 @@ class SimKey:
 
     ``demo=True`` requires the header ``x-simulated-trading: 1``, ``demo=False`` forbids
     it and ``None`` accepts both. ``perm`` is OKX's comma-separated list; without
-    ``trade`` a Trade endpoint (adjust-collateral) answers ``50120``::
+    ``trade`` a Trade endpoint (adjust-collateral, borrow, repay) answers ``50120``::
 
         >>> SimKey("secret", "pass", uid="42", demo=True)
         SimKey(uid='42', demo=True, perm='read_only')
@@ -57,7 +58,7 @@ DEMO_KEYS: Mapping[str, SimKey] = MappingProxyType(
         ),
     }
 )
-#: The demo key that may trade, for adjust-collateral.
+#: The demo key that may trade, for adjust-collateral, borrow and repay.
 TRADE_CREDENTIALS = DEMO_CREDENTIALS_2
 
 #: ``maxRedeemAmt`` per currency, as strings exactly as OKX sends them. ``SHIB`` has more
@@ -99,3 +100,39 @@ DEFAULT_AMOUNTS: Mapping[str, str] = MappingProxyType(
         "LUNC": "0",
     }
 )
+
+#: The collateral of the demo account's first order, which borrowed 1000 USDT; the
+#: rest of :data:`DEFAULT_AMOUNTS` backs the second order, which borrowed 500 USDC.
+#: (An order cannot hold its own loan currency, so USDC is here and USDT there.)
+_FIRST_ORDER = (
+    "USDC", "BTC", "ETH", "XRP", "DOGE", "ADA", "TRX", "TON", "DOT", "LTC", "BCH", "LINK",
+    "AVAX", "MATIC", "POL", "ATOM", "SHIB", "LUNC",
+)
+#: The demo account: two orders, both far from their LTV limits, so each currency's
+#: max-redeem answer (on its own order) is its whole amount in :data:`DEFAULT_AMOUNTS`.
+DEMO_ORDERS: tuple[OrderSeed, ...] = (
+    OrderSeed({c: DEFAULT_AMOUNTS[c] for c in _FIRST_ORDER}, {"USDT": "1000"}),
+    OrderSeed(
+        {c: a for c, a in DEFAULT_AMOUNTS.items() if c not in _FIRST_ORDER}, {"USDC": "500"}
+    ),
+)
+
+
+def initial_orders(
+    amounts: Mapping[str, str] | Callable[[str], str | None],
+    loans: Mapping[str, str] | None,
+    orders: Sequence[OrderSeed] | None,
+) -> tuple[OrderSeed, ...]:
+    """The orders every user of a simulator starts with, from its options.
+
+    ``orders`` if given (``[]`` for no order at all); else the two demo orders for the
+    default amounts and loans; else one order holding ``amounts`` and owing ``loans``
+    (nothing by default, so all of it is redeemable); none for a callable ``amounts``.
+    """
+    if orders is not None:
+        return tuple(orders)
+    if amounts is DEFAULT_AMOUNTS and loans is None:
+        return DEMO_ORDERS
+    if not isinstance(amounts, Mapping) or not (amounts or loans):
+        return ()
+    return (OrderSeed(amounts, loans or {}),)

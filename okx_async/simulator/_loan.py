@@ -2,85 +2,50 @@
 
 Each handler gets the parsed request (:class:`Call`) and the user's account, checks
 its parameters the way OKX does (a refused one is ``51000 Parameter {name} error``)
-and answers from the account, which a write changes.
+and answers from the account, which a write changes. ``ordId`` picks an order;
+without it, the acting endpoints use the earliest open order and the reads cover
+every order. With no order, the acting endpoints answer empty ``data`` (adjust-collateral
+``51063``); an ``ordId`` the user does not hold is ``51063``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from decimal import Decimal
+from typing import Final
 
-import attrs
+from ._account import QUOTAS, LoanAccount, LoanOrder, page, plain
+from ._answers import BAD_CCY, NO_ORDER, Answer, bad_param, ok
+from ._borrow import BORROW_PATH, REPAY_PATH, borrow, repay
+from ._call import Answered, Call, amount, need_trade, page_args, text
 
-from ._account import QUOTAS, LoanAccount, page, plain
-from ._answers import BAD_CCY, NO_PERMISSION, Answer, bad_param, ok
-from ._demo import SimKey
+__all__ = ["HISTORY_TYPES", "LOAN", "REDEEM_PATH", "ROUTES", "Call", "Handler", "answer"]
 
 LOAN: Final = "/api/v5/finance/flexible-loan/"
 REDEEM_PATH: Final = LOAN + "max-collateral-redeem-amount"
+#: Every ``loan-history`` type OKX lists.
 HISTORY_TYPES: Final = frozenset({
     "borrowed", "repaid", "collateral_locked", "collateral_released", "forced_repayment_buy",
-    "forced_repayment_sell", "forced_liquidation", "partial_liquidation",
+    "forced_repayment_sell", "forced_liquidation", "partial_liquidation", "sell_collateral",
+    "buy_transition_coin", "sell_transition_coin", "buy_borrowed_coin",
 })
-_MAX_PAGE: Final = 100
 
 
-@attrs.frozen
-class Call:
-    """One authenticated request: who sent it, its query or JSON body, and when."""
-
-    key: SimKey
-    query: Mapping[str, str]
-    body: Mapping[str, Any]
-    now_ms: int
-
-    def param(self, name: str) -> Any:
-        """A parameter from the body, else the query; ``None`` if absent."""
-        return self.body.get(name, self.query.get(name))
+def _acting_order(call: Call, account: LoanAccount, *, none: Answer) -> LoanOrder:
+    """The order named by ``ordId``, else the earliest; ``none`` answers if there is none."""
+    ord_id = text(call.fields, "ordId")
+    order = account.earliest() if ord_id is None else account.orders.get(ord_id)
+    if order is None:
+        raise Answered(none if ord_id is None else NO_ORDER)
+    return order
 
 
-class _Refused(Exception):
-    """A parameter OKX would refuse; carries the answer. Never leaves this module."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.answer = answer
-
-
-def _text(call: Call, name: str, *, required: bool = False) -> str | None:
-    value = call.param(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise _Refused(bad_param(name))
-    return value
-
-
-def _amount(call: Call, name: str) -> Decimal:
-    text = _text(call, name, required=True)
-    try:
-        value = Decimal(text or "")
-    except InvalidOperation:
-        raise _Refused(bad_param(name)) from None
-    if not value.is_finite() or value <= 0:
-        raise _Refused(bad_param(name))
-    return value
-
-
-def _number(call: Call, name: str) -> int | None:
-    text = _text(call, name)
-    if text is None:
-        return None
-    if not text.isascii() or not text.isdigit():
-        raise _Refused(bad_param(name))
-    return int(text)
-
-
-def _page_args(call: Call) -> tuple[int | None, int | None, int]:
-    limit = _number(call, "limit")
-    if limit is not None and not 1 <= limit <= _MAX_PAGE:
-        raise _Refused(bad_param("limit"))
-    return _number(call, "after"), _number(call, "before"), limit or _MAX_PAGE
+def _known_order(call: Call, account: LoanAccount) -> str | None:
+    """A read's ``ordId``, open or closed; None for every order."""
+    ord_id = text(call.fields, "ordId")
+    if ord_id is not None and not account.knows_order(ord_id):
+        raise Answered(NO_ORDER)
+    return ord_id
 
 
 def borrow_currencies(call: Call, account: LoanAccount) -> Answer:
@@ -88,19 +53,23 @@ def borrow_currencies(call: Call, account: LoanAccount) -> Answer:
 
 
 def collateral_assets(call: Call, account: LoanAccount) -> Answer:
-    ccy = _text(call, "ccy")
-    return ok([{"assets": account.assets(ccy)}])
+    ccy = text(call.fields, "ccy")
+    order = _acting_order(call, account, none=ok([]))
+    return ok([{"assets": order.assets(ccy)}])
 
 
 def max_redeem(call: Call, account: LoanAccount) -> Answer:
     ccy = call.query.get("ccy", "")
-    if not ccy or not account.knows(ccy):
+    if not ccy:
         return BAD_CCY
-    return ok([{"ccy": ccy, "maxRedeemAmt": plain(account.max_redeem(ccy))}])
+    order = _acting_order(call, account, none=ok([]))
+    if not order.knows(ccy):
+        return BAD_CCY
+    return ok([{"ccy": ccy, "maxRedeemAmt": plain(order.max_redeem(ccy))}])
 
 
 def max_loan(call: Call, account: LoanAccount) -> Answer:
-    ccy = _text(call, "borrowCcy", required=True) or ""
+    ccy = text(call.fields, "borrowCcy", required=True) or ""
     if ccy not in QUOTAS:
         return bad_param("borrowCcy")
     extra_raw = call.body.get("supCollateral", [])
@@ -110,55 +79,69 @@ def max_loan(call: Call, account: LoanAccount) -> Answer:
     for item in extra_raw:
         if not isinstance(item, dict):
             return bad_param("supCollateral")
-        sub = Call(call.key, {}, item, call.now_ms)
-        extra_ccy = _text(sub, "ccy", required=True) or ""
-        if not account.knows(extra_ccy):
-            return bad_param("supCollateral")
-        extra.append((extra_ccy, _amount(sub, "amt")))
-    return ok([account.max_loan(ccy, extra)])
+        extra_ccy = text(item, "ccy", required=True) or ""
+        extra.append((extra_ccy, amount(item, "amt")))
+    order = _acting_order(call, account, none=ok([]))
+    if not all(order.knows(c) for c, _ in extra):
+        return bad_param("supCollateral")
+    return ok([account.max_loan(order, ccy, extra)])
 
 
 def adjust_collateral(call: Call, account: LoanAccount) -> Answer:
-    if "trade" not in call.key.perm.split(","):
-        return NO_PERMISSION
-    kind = _text(call, "type", required=True)
+    need_trade(call)
+    fields = call.fields
+    kind = text(fields, "type", required=True)
     if kind not in ("add", "reduce"):
         return bad_param("type")
-    ccy = _text(call, "collateralCcy", required=True) or ""
-    if not account.knows(ccy):
+    ccy = text(fields, "collateralCcy", required=True) or ""
+    amt = amount(fields, "collateralAmt")
+    order = _acting_order(call, account, none=NO_ORDER)
+    if not order.knows(ccy):
         return bad_param("collateralCcy")
-    amt = _amount(call, "collateralAmt")
     if kind == "add":
-        account.add(ccy, amt, call.now_ms)
-    elif not account.reduce(ccy, amt, call.now_ms):
+        account.add(order, ccy, amt, call.now_ms)
+    elif not account.reduce(order, ccy, amt, call.now_ms):
         # More than max-redeem allows; OKX's own code for this case is not documented.
         return bad_param("collateralAmt")
     return ok([])
 
 
 def loan_info(call: Call, account: LoanAccount) -> Answer:
-    return ok([account.loan_info()])
+    ord_id = text(call.fields, "ordId")
+    if ord_id is None:
+        return ok([order.loan_info() for order in account.orders.values()])
+    order = account.orders.get(ord_id)
+    return NO_ORDER if order is None else ok([order.loan_info()])
 
 
 def loan_history(call: Call, account: LoanAccount) -> Answer:
-    kind = _text(call, "type")
+    kind = text(call.fields, "type")
     if kind is not None and kind not in HISTORY_TYPES:
         return bad_param("type")
-    after, before, limit = _page_args(call)
-    entries = [e for e in account.history if kind is None or e.type == kind]
+    after, before, limit = page_args(call.fields)
+    ord_id = _known_order(call, account)
+    entries = [
+        e for e in account.history
+        if (kind is None or e.type == kind) and (ord_id is None or e.ord_id == ord_id)
+    ]
     return ok([e.to_okx() for e in page(entries, after, before, limit)])
 
 
 def interest_accrued(call: Call, account: LoanAccount) -> Answer:
-    ccy = _text(call, "ccy")
-    after, before, limit = _page_args(call)
-    entries = [e for e in account.interest if ccy is None or e.ccy == ccy]
+    ccy = text(call.fields, "ccy")
+    after, before, limit = page_args(call.fields)
+    ord_id = _known_order(call, account)
+    entries = [
+        e for e in account.interest
+        if (ccy is None or e.ccy == ccy) and (ord_id is None or e.ord_id == ord_id)
+    ]
     return ok([e.to_okx() for e in page(entries, after, before, limit)])
 
 
 Handler = Callable[[Call, LoanAccount], Answer]
 
-#: (method, path) -> handler, for every Flexible Loan endpoint.
+#: (method, path) -> handler, for every Flexible Loan endpoint the simulator serves.
+#: emode-info is not among them: OKX publishes no fields for it.
 ROUTES: Final[Mapping[tuple[str, str], Handler]] = {
     ("GET", LOAN + "borrow-currencies"): borrow_currencies,
     ("GET", LOAN + "collateral-assets"): collateral_assets,
@@ -168,12 +151,14 @@ ROUTES: Final[Mapping[tuple[str, str], Handler]] = {
     ("GET", LOAN + "loan-info"): loan_info,
     ("GET", LOAN + "loan-history"): loan_history,
     ("GET", LOAN + "interest-accrued"): interest_accrued,
+    ("POST", BORROW_PATH): borrow,
+    ("POST", REPAY_PATH): repay,
 }
 
 
 def answer(handler: Handler, call: Call, account: LoanAccount) -> Answer:
-    """Run a handler; a refused parameter becomes its 51000 answer."""
+    """Run a handler; an early answer (such as a refused parameter) becomes the reply."""
     try:
         return handler(call, account)
-    except _Refused as refused:
-        return refused.answer
+    except Answered as answered:
+        return answered.answer

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Final, Literal, TypedDict
 
 from ._algorithms import AlgorithmName
 from ._demo import SimKey
+from ._faults import FaultSpec
+from ._orders import OrderSeed
 
 RateLimitStyle = Literal["modern", "legacy-200", "legacy-int"]
 Amounts = Mapping[str, str] | Callable[[str], str | None]
@@ -21,8 +23,10 @@ class SimulatorOptions(TypedDict, total=False):
     keys: Mapping[str, SimKey]
     amounts: Amounts
     loans: Mapping[str, str] | None
+    orders: Sequence[OrderSeed] | None
     limit: int
     window: float
+    rules: Mapping[str, tuple[int, float]] | None
     rate_limit: bool
     algorithm: AlgorithmName
     request_latency: tuple[float, float]
@@ -31,7 +35,10 @@ class SimulatorOptions(TypedDict, total=False):
     server_error_rate: float
     busy_rate: float
     drop_rate: float
+    garbled_rate: float
     fault_endpoints: Collection[str] | None
+    faults: Mapping[str, Sequence[FaultSpec]] | None
+    cl_ord_id_retention: float
     clock_skew: float
     rate_limit_style: RateLimitStyle
     seed: int | None
