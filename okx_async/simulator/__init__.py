@@ -1,17 +1,27 @@
 """A local OKX v5 look-alike that verifies signatures and enforces the rate limit.
 
-Usage::
+Over loopback HTTP::
 
     from okx_async.simulator import DEMO_CREDENTIALS, Simulator
 
     async with Simulator(limit=5, window=2.0) as sim:
         ...  # point a client at sim.base_url with DEMO_CREDENTIALS
         assert not sim.rejections()
+
+In-process on virtual time, at the real rule in no time::
+
+    from okx_async.simulator import run_virtual
+
+    async def scenario(sim):
+        async with sim.client() as okx:
+            return await okx.max_collateral_redeem_amounts(["BTC", "ETH", "USDT"])
+
+    amounts = run_virtual(scenario)
 """
 
 from ._account import LoanAccount
 from ._algorithms import least_time_beside, max_in_any_window
-from ._app import Arrival, Simulator, serve
+from ._app import Simulator, run_virtual, serve
 from ._demo import (
     DEMO_CREDENTIALS,
     DEMO_CREDENTIALS_2,
@@ -21,6 +31,10 @@ from ._demo import (
     TRADE_CREDENTIALS,
     SimKey,
 )
+from ._inprocess import InProcessTransport
+from ._options import SimulatorOptions
+from ._request import Arrival
+from ._virtual import Deadlock, VirtualTimeLoop
 
 __all__ = [
     "DEMO_CREDENTIALS",
@@ -30,10 +44,15 @@ __all__ = [
     "OTHER_USER_CREDENTIALS",
     "TRADE_CREDENTIALS",
     "Arrival",
+    "Deadlock",
+    "InProcessTransport",
     "LoanAccount",
     "SimKey",
     "Simulator",
+    "SimulatorOptions",
+    "VirtualTimeLoop",
     "least_time_beside",
     "max_in_any_window",
+    "run_virtual",
     "serve",
 ]

@@ -1,103 +1,52 @@
-"""The aiohttp.web app that plays OKX v5 for a few endpoints, honestly.
+"""``Simulator``: the OKX look-alike, served over loopback HTTP or in-process.
 
-It checks signatures and enforces the per-(user ID, endpoint) rate limit the way OKX
-does, so a client bug shows up as a failed request rather than passing unnoticed.
+The OKX logic is in ``_core.py``; this module adds the two ways in (``_http.py``,
+``_inprocess.py``), the clients wired to them, and :func:`run_virtual`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
-import logging
-import random
-import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+import itertools
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final, TypeVar, Unpack
 
-import attrs
-from aiohttp import web
+from .. import Credentials, MemoryLimiter, OkxClient, Timeouts
+from ._core import SimulatorCore
+from ._demo import DEMO_CREDENTIALS, DEMO_CREDENTIALS_2, DEMO_KEYS
+from ._http import HttpFront
+from ._inprocess import InProcessServer, InProcessTransport
+from ._options import SimulatorOptions
+from ._virtual import VirtualTimeLoop, run
 
-from . import _answers as answers
-from ._account import DEFAULT_LOANS, LoanAccount, RefIds
-from ._algorithms import AlgorithmName, RateLimitAlgorithm, SlidingLog, make_algorithm
-from ._answers import Answer
-from ._auth import expected_signature, timestamp_seconds
-from ._demo import DEFAULT_AMOUNTS, DEMO_CREDENTIALS, DEMO_CREDENTIALS_2, DEMO_KEYS, SimKey
-from ._loan import REDEEM_PATH, ROUTES, Call, Handler
-from ._loan import answer as loan_answer
+T = TypeVar("T")
 
-logger = logging.getLogger(__name__)
-
-RateLimitStyle = Literal["modern", "legacy-200", "legacy-int"]
-Amounts = Mapping[str, str] | Callable[[str], str | None]
-
-CONFIG_PATH: Final = "/api/v5/account/config"
-TIME_PATH: Final = "/api/v5/public/time"
-
-#: OKX's rule for /public/time: 10 per 2 s per IP, whatever ``limit`` and ``window`` say.
-_PUBLIC_LIMIT: Final = 10
-_PUBLIC_WINDOW: Final = 2.0
-#: How far OK-ACCESS-TIMESTAMP may be from the server clock.
-_MAX_CLOCK_DIFFERENCE: Final = 30.0
-#: Past this many per-IP limiters, idle ones are dropped, so a long-running standalone
-#: server does not keep one for every address that ever called it.
-_MAX_IDLE_BUCKETS: Final = 1024
-_ALGORITHMS: Final = ("sliding-log", "fixed-window", "token-bucket", "sliding-window-counter")
-_STYLES: Final = ("modern", "legacy-200", "legacy-int")
+#: Options of ``OkxClient`` that :meth:`Simulator.client` sets itself.
+_WIRED: Final = ("base_url", "transport", "session")
+#: Numbers the in-process hosts, so no two simulators share a client's uid cache.
+_in_process_hosts = itertools.count(1)
 
 
-@attrs.frozen
-class Arrival:
-    """One authenticated request to a rate-limited endpoint, as the server counted it.
+class Simulator(SimulatorCore):
+    """A local OKX look-alike for tests, demos and benchmarks: over HTTP or in-process.
 
-    ``t`` is ``time.monotonic()`` at the moment of counting (the test process and the
-    client share that clock). ``code`` is the OKX code answered; it is ``""`` for the
-    faults that carry none (the HTML 502 and the dropped connection, whose ``status``
-    is 0). ``body`` is the raw request body as received (empty for a GET).
-    """
-
-    t: float
-    uid: str
-    endpoint: str
-    ccy: str | None
-    api_key: str
-    status: int
-    code: str
-    method: str = "GET"
-    body: bytes = b""
-
-
-def _check_rate(name: str, value: float) -> float:
-    """Validate a probability option."""
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
-    return value
-
-
-def _check_latency(name: str, value: tuple[float, float]) -> tuple[float, float]:
-    """Validate a ``(low, high)`` delay option."""
-    low, high = value
-    if not 0.0 <= low <= high:
-        raise ValueError(f"{name} must be (low, high) with 0 <= low <= high, got {value!r}")
-    return (float(low), float(high))
-
-
-def _encode(value: str) -> bytes:
-    """Bytes for ``hmac.compare_digest``, which refuses non-ASCII str."""
-    return value.encode("utf-8", "replace")
-
-
-class Simulator:
-    """A local OKX look-alike on loopback HTTP, for tests, demos and benchmarks.
-
-    Usage::
+    Over loopback HTTP, for what only real sockets show::
 
         async with Simulator(limit=5, window=0.2) as sim:
             client = OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url)
             ...
             assert not sim.rejections()
+
+    In-process, with no socket: ``sim.client()`` is an ``OkxClient`` wired to it
+    through the client's transport seam. On a virtual-time loop
+    (:func:`run_virtual`) the real rule runs in no time::
+
+        async def scenario(sim: Simulator) -> None:
+            async with sim.client() as okx:
+                await okx.max_collateral_redeem_amounts(["BTC", "ETH", "USDT"])
+
+        run_virtual(scenario)
 
     Endpoints: the eight Flexible Loan endpoints under ``/api/v5/finance/flexible-loan/``
     and ``GET /api/v5/account/config`` (private, each limited to ``limit`` per ``window``
@@ -113,124 +62,46 @@ class Simulator:
     Faults (``*_rate``; only on ``fault_endpoints`` if given): a dropped connection
     and an HTML 502 come after the request was
     executed (the answer is lost, as when a gateway fails on the way back); 50001
-    and 50013 come before, and change nothing.
+    and 50013 come before, and change nothing. Latency (``request_latency`` before the
+    server counts a request, ``response_latency`` after) is time on the event loop's
+    clock: virtual time on a virtual loop.
     """
 
     def __init__(
-        self,
-        *,
-        keys: Mapping[str, SimKey] = DEMO_KEYS,
-        amounts: Amounts = DEFAULT_AMOUNTS,
-        loans: Mapping[str, str] | None = None,
-        limit: int = 5,
-        window: float = 2.0,
-        rate_limit: bool = True,
-        algorithm: AlgorithmName = "sliding-log",
-        request_latency: tuple[float, float] = (0.0, 0.0),
-        response_latency: tuple[float, float] = (0.0, 0.0),
-        html_error_rate: float = 0.0,
-        server_error_rate: float = 0.0,
-        busy_rate: float = 0.0,
-        drop_rate: float = 0.0,
-        fault_endpoints: Collection[str] | None = None,
-        clock_skew: float = 0.0,
-        rate_limit_style: RateLimitStyle = "modern",
-        seed: int | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        self, *, host: str = "127.0.0.1", port: int = 0, **options: Unpack[SimulatorOptions]
     ) -> None:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit!r}")
-        if window <= 0:
-            raise ValueError(f"window must be positive, got {window!r}")
-        if algorithm not in _ALGORITHMS:
-            raise ValueError(f"unknown algorithm {algorithm!r}; choose from {_ALGORITHMS}")
-        if rate_limit_style not in _STYLES:
-            raise ValueError(
-                f"unknown rate_limit_style {rate_limit_style!r}; choose from {_STYLES}"
-            )
-        self._keys = keys
-        #: Canned max-redeem answers, when ``amounts`` is a callable.
-        self._canned: Callable[[str], str | None] | None = (
-            None if isinstance(amounts, Mapping) else amounts
-        )
-        self._collateral: Mapping[str, str] = amounts if isinstance(amounts, Mapping) else {}
-        if loans is None:
-            loans = DEFAULT_LOANS if amounts is DEFAULT_AMOUNTS else {}
-        self._loans = loans
-        self._ref_ids = RefIds()
-        #: Each user's Flexible Loan account, created at the user's first request.
-        self.accounts: dict[str, LoanAccount] = {}
-        self._limit = limit
-        self._window = window
-        self._rate_limit = rate_limit
-        self._algorithm: AlgorithmName = algorithm
-        self._request_latency = _check_latency("request_latency", request_latency)
-        self._response_latency = _check_latency("response_latency", response_latency)
-        # Checked in this order and the first that fires wins; zero rates are left out so
-        # they draw no random numbers and a seeded run stays reproducible as options vary.
-        self._faults = [
-            (rate, answer)
-            for rate, answer in (
-                (_check_rate("drop_rate", drop_rate), answers.DROP),
-                (_check_rate("html_error_rate", html_error_rate), answers.HTML_502),
-                (_check_rate("server_error_rate", server_error_rate), answers.SERVER_ERROR),
-                (_check_rate("busy_rate", busy_rate), answers.BUSY),
-            )
-            if rate > 0.0
-        ]
-        #: The paths faults may hit; None for every one.
-        self._fault_endpoints = None if fault_endpoints is None else frozenset(fault_endpoints)
-        self._clock_skew = clock_skew
-        self._throttled = answers.THROTTLED[rate_limit_style]
-        self._rng = random.Random(seed)
-        self._host = host
-        self._port = port
-        self._origin = time.monotonic()
-        self._limiters: dict[tuple[str, str], RateLimitAlgorithm] = {}
-        self._public_limiters: dict[str, SlidingLog] = {}
-        self._runner: web.AppRunner | None = None
-        self._routes: dict[
-            tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]
-        ] = {
-            ("GET", CONFIG_PATH): self._handle_config,
-            ("GET", TIME_PATH): self._handle_time,
-        }
-        for route, handler in ROUTES.items():
-            self._routes[route] = self._loan_handler(handler)
-        #: Every authenticated request to a rate-limited endpoint, in arrival order.
-        self.arrivals: list[Arrival] = []
+        super().__init__(**options)
+        self._http = HttpFront(self.handle, host, port)
+        self._in_process = InProcessServer(self.handle)
+        self._in_process_url = f"http://okx-simulator-{next(_in_process_hosts)}.invalid"
+        self._limiter_of_clients: MemoryLimiter | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> Simulator:
-        """Bind the socket and start serving; returns ``self``."""
-        if self._runner is not None:
-            raise RuntimeError("Simulator already started")
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        # No access log: benchmarks push tens of thousands of requests through here.
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self._host, self._port)
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
-        # Windows of fixed-window and sliding-window-counter are aligned to this moment.
-        self._origin = time.monotonic()
-        logger.info("OKX simulator listening on %s", self.base_url)
+        """Bind the socket and start serving over HTTP; returns ``self``.
+
+        Loopback HTTP needs a real event loop: on a :class:`VirtualTimeLoop` every wait
+        for the network would time out at once, so this refuses to start there.
+        """
+        if isinstance(asyncio.get_running_loop(), VirtualTimeLoop):
+            raise RuntimeError(
+                "a Simulator serves loopback HTTP on a real event loop only; on virtual "
+                "time use it in-process: sim.client() or sim.transport()"
+            )
+        await self._http.start()
+        self._in_process.reopen()
+        self._clock.origin()  # fixed windows are aligned to the start
         return self
 
     async def close(self) -> None:
-        """Stop serving and close every connection; safe to call twice."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-            logger.info("OKX simulator on %s stopped", self.base_url)
+        """Stop serving, over HTTP and in-process, and close every connection.
+
+        In-process requests still in progress end as if the connection dropped; the
+        in-process transports refuse further requests. Safe to call twice.
+        """
+        await self._http.close()
+        await self._in_process.close()
 
     async def __aenter__(self) -> Simulator:
         return await self.start()
@@ -243,257 +114,92 @@ class Simulator:
     ) -> None:
         await self.close()
 
+    # -- the in-process way in -------------------------------------------------------
+
+    def transport(self, timeouts: Timeouts | None = None) -> InProcessTransport:
+        """A client ``Transport`` to this simulator in-process, with no socket.
+
+        Pass the same ``timeouts`` to the ``OkxClient``: ``timeouts.total`` bounds each
+        request here as it bounds one over HTTP, and tells the limiter how late a
+        request may still arrive. :meth:`client` does all of that.
+        """
+        return self._in_process.transport(timeouts if timeouts is not None else Timeouts())
+
+    def client(
+        self, credentials: Credentials = DEMO_CREDENTIALS, **options: Any
+    ) -> OkxClient:
+        """An ``OkxClient`` wired to this simulator in-process; ``options`` go to the client.
+
+        Usage::
+
+            async with sim.client(DEMO_CREDENTIALS_2, retry=RetryPolicy(attempts=1)) as okx:
+                info = await okx.loan_info()
+
+        Its clients share one :class:`~okx_async.MemoryLimiter` (the one budget per user
+        and endpoint a process keeps), unless given a ``limiter``. It works on any
+        event loop; under :func:`run_virtual` on virtual time.
+        """
+        wired = [name for name in _WIRED if name in options]
+        if wired:
+            raise TypeError(
+                f"Simulator.client() sets {', '.join(wired)} itself; to reach the simulator "
+                "over HTTP, build OkxClient(credentials, base_url=sim.base_url) yourself"
+            )
+        timeouts = options.pop("timeouts", None) or Timeouts()
+        if "limiter" not in options:
+            if self._limiter_of_clients is None:
+                self._limiter_of_clients = MemoryLimiter()
+            options["limiter"] = self._limiter_of_clients
+        return OkxClient(
+            credentials, base_url=self._in_process_url, transport=self.transport(timeouts),
+            timeouts=timeouts, **options,
+        )
+
     # -- inspection --------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
-        """``http://HOST:PORT``, with the real port once started."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self._port}"
-
-    def rejections(self, uid: str | None = None, endpoint: str | None = None) -> list[Arrival]:
-        """The arrivals answered with 50011, optionally for one user and/or one path."""
-        return [
-            a
-            for a in self.arrivals
-            if a.code == "50011"
-            and (uid is None or a.uid == uid)
-            and (endpoint is None or a.endpoint == endpoint)
-        ]
-
-    def wall_time(self) -> float:
-        """The server's Unix time in seconds, including ``clock_skew``."""
-        return time.time() + self._clock_skew
+        """``http://HOST:PORT`` of the HTTP front, with the real port once started."""
+        return self._http.base_url
 
     def __repr__(self) -> str:
-        state = "running" if self._runner is not None else "stopped"
+        state = "running" if self._http.running else "stopped"
         return (
             f"Simulator({self.base_url}, {state}, limit={self._limit}/{self._window}s "
             f"{self._algorithm}, arrivals={len(self.arrivals)})"
         )
 
-    # -- request handling --------------------------------------------------------------
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        """Route by method and exact path; everything else is a JSON 404."""
-        handler = self._routes.get((request.method, request.path))
-        if handler is None:
-            return answers.NOT_FOUND.response()
-        # The request spends this long on the network before the server sees it.
-        await self._delay(self._request_latency)
-        return await handler(request)
+def run_virtual(
+    scenario: Callable[[Simulator], Awaitable[T]], /, **options: Unpack[SimulatorOptions]
+) -> T:
+    """Run ``await scenario(sim)`` on a fresh virtual-time loop and return its result.
 
-    def _loan_handler(
-        self, handler: Handler
-    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        """A route serving one Flexible Loan endpoint from the caller's account."""
+    ``sim`` is a :class:`Simulator` made with ``options`` and used in-process
+    (``sim.client()``); it is closed when the scenario ends. The loop's clock jumps
+    to the next timer whenever nothing is ready, so the real rule (5 requests per
+    2 s) costs no real time and every timer fires exactly when it was set for.
+    A scenario that waits for something no timer will bring raises
+    :class:`~okx_async.simulator.Deadlock` instead of hanging.
 
-        def business(call: Call) -> Answer:
-            if handler is ROUTES["GET", REDEEM_PATH] and self._canned is not None:
-                return self._canned_redeem(call)
-            return loan_answer(handler, call, self.account(call.key.uid))
+    Usage::
 
-        async def route(request: web.Request) -> web.StreamResponse:
-            return await self._private(request, business)
+        async def scenario(sim: Simulator) -> int:
+            async with sim.client() as okx:
+                await asyncio.gather(*(okx.loan_info() for _ in range(60)))
+            return len(sim.rejections())
 
-        return route
+        assert run_virtual(scenario) == 0  # 22 virtual seconds, milliseconds of real time
+    """
+    sim = Simulator(**options)
 
-    def account(self, uid: str) -> LoanAccount:
-        """The Flexible Loan account of ``uid``, created from the seed at first use."""
-        account = self.accounts.get(uid)
-        if account is None:
-            now_ms = int(self.wall_time() * 1000)
-            account = LoanAccount(self._collateral, self._loans, self._ref_ids, now_ms)
-            self.accounts[uid] = account
-        return account
+    async def main() -> T:
+        try:
+            return await scenario(sim)
+        finally:
+            await sim.close()
 
-    async def _handle_config(self, request: web.Request) -> web.StreamResponse:
-        """GET account/config."""
-        return await self._private(request, _config_answer)
-
-    async def _handle_time(self, request: web.Request) -> web.StreamResponse:
-        """GET public/time, limited per client IP."""
-        now = time.monotonic()
-        if self._rate_limit and not self._public_limiter(request.remote or "", now).try_acquire(
-            now
-        ):
-            logger.debug("throttled %s from %s", TIME_PATH, request.remote)
-            answer = self._throttled
-        else:
-            answer = answers.ok([{"ts": str(int(self.wall_time() * 1000))}])
-        await self._delay(self._response_latency)
-        return answer.response()
-
-    async def _private(
-        self, request: web.Request, business: Callable[[Call], Answer]
-    ) -> web.StreamResponse:
-        """Authenticate, count, maybe fault, then answer; logs one Arrival."""
-        raw = await request.read()
-        authenticated = self._authenticate(request, raw)
-        if isinstance(authenticated, Answer):
-            return authenticated.response()
-        api_key, key = authenticated
-        path = request.path
-        now = time.monotonic()
-        body: Mapping[str, Any] | Answer = _json_body(request, raw)
-        if self._rate_limit and not self._limiter(key.uid, path).try_acquire(now):
-            logger.debug("throttled uid %s on %s (api key %s)", key.uid, path, api_key)
-            answer = self._throttled
-        elif isinstance(body, Answer):
-            answer = body
-        else:
-            hit = self._fault_endpoints is None or path in self._fault_endpoints
-            fault = self._fault() if hit else None
-            answer = fault or answers.DROP
-            if fault is None or fault in _AFTER_EXECUTION:
-                executed = business(Call(key, request.query, body, int(self.wall_time() * 1000)))
-                answer = fault or executed
-        ccy = request.query.get("ccy")
-        if ccy is None and isinstance(body, Mapping):
-            named = body.get("collateralCcy", body.get("borrowCcy"))
-            ccy = named if isinstance(named, str) else None
-        self.arrivals.append(Arrival(
-            now, key.uid, path, ccy, api_key, answer.status, answer.code, request.method, raw
-        ))
-        await self._delay(self._response_latency)
-        if answer is answers.DROP:
-            return _drop(request)
-        return answer.response()
-
-    def _authenticate(self, request: web.Request, body: bytes) -> tuple[str, SimKey] | Answer:
-        """Check the OKX v5 auth headers in OKX's order; the key, or the 401 to send.
-
-        The signature is checked over the raw body bytes as received.
-        """
-        headers = request.headers
-        api_key = headers.get("OK-ACCESS-KEY", "")
-        passphrase = headers.get("OK-ACCESS-PASSPHRASE", "")
-        signature = headers.get("OK-ACCESS-SIGN", "")
-        timestamp = headers.get("OK-ACCESS-TIMESTAMP", "")
-        key = self._keys.get(api_key)
-        failure: Answer | None = None
-        if not api_key:
-            failure = answers.MISSING_KEY
-        elif not passphrase:
-            failure = answers.MISSING_PASSPHRASE
-        elif not signature:
-            failure = answers.MISSING_SIGN
-        elif not timestamp:
-            failure = answers.MISSING_TIMESTAMP
-        elif key is None:
-            failure = answers.UNKNOWN_KEY
-        elif (sent_at := timestamp_seconds(timestamp)) is None:
-            failure = answers.BAD_TIMESTAMP
-        elif abs(sent_at - self.wall_time()) > _MAX_CLOCK_DIFFERENCE:
-            failure = answers.EXPIRED
-        elif not hmac.compare_digest(_encode(passphrase), _encode(key.passphrase)):
-            failure = answers.BAD_PASSPHRASE
-        elif key.demo is not None and key.demo != (headers.get("x-simulated-trading") == "1"):
-            failure = answers.WRONG_ENVIRONMENT
-        else:
-            expected = expected_signature(
-                key.secret_key, timestamp, request.method, request.raw_path, body
-            )
-            if not hmac.compare_digest(_encode(expected), _encode(signature)):
-                failure = answers.BAD_SIGN
-        if failure is None and key is not None:  # key is None implies a failure above
-            return api_key, key
-        failure = failure or answers.UNKNOWN_KEY
-        # The API key is an identifier, not a secret; the other headers stay out of the log.
-        logger.debug("refused %s: %s (api key %r)", request.path, failure.code, api_key)
-        return failure
-
-    def _canned_redeem(self, call: Call) -> Answer:
-        """max-collateral-redeem-amount from a callable ``amounts``, outside the account."""
-        assert self._canned is not None
-        ccy = call.query.get("ccy", "")
-        amount = self._canned(ccy) if ccy else None
-        if amount is None:
-            return answers.BAD_CCY
-        return answers.ok([{"ccy": ccy, "maxRedeemAmt": amount}])
-
-    def _fault(self) -> Answer | None:
-        """The injected fault for a counted request, if one fires."""
-        for rate, answer in self._faults:
-            if self._rng.random() < rate:
-                return answer
-        return None
-
-    async def _delay(self, bounds: tuple[float, float]) -> None:
-        """Sleep a uniform random time in ``bounds``; free when they are (0, 0)."""
-        low, high = bounds
-        if high > 0.0:
-            await asyncio.sleep(self._rng.uniform(low, high))
-
-    def _limiter(self, uid: str, path: str) -> RateLimitAlgorithm:
-        """The limiter state of one (user ID, path) bucket."""
-        bucket = self._limiters.get((uid, path))
-        if bucket is None:
-            bucket = make_algorithm(self._algorithm, self._limit, self._window, self._origin)
-            self._limiters[uid, path] = bucket
-        return bucket
-
-    def _public_limiter(self, ip: str, now: float) -> SlidingLog:
-        """The limiter of one client IP for /public/time."""
-        bucket = self._public_limiters.get(ip)
-        if bucket is None:
-            if len(self._public_limiters) >= _MAX_IDLE_BUCKETS:
-                self._public_limiters = {
-                    k: v for k, v in self._public_limiters.items() if not v.idle(now)
-                }
-            bucket = self._public_limiters[ip] = SlidingLog(_PUBLIC_LIMIT, _PUBLIC_WINDOW)
-        return bucket
-
-
-def _config_answer(call: Call) -> Answer:
-    """The business answer of account/config for a main-account key."""
-    key = call.key
-    config = {
-        "uid": key.uid,
-        "mainUid": key.uid,
-        "acctLv": "2",
-        "acctStpMode": "cancel_maker",
-        "autoLoan": False,
-        "ctIsoMode": "automatic",
-        "greeksType": "PA",
-        "ip": "",
-        "label": "okx-async simulator",
-        "level": "Lv1",
-        "levelTmp": "",
-        "mgnIsoMode": "automatic",
-        "perm": key.perm,
-        "posMode": "net_mode",
-        "roleType": "0",
-        "spotOffsetType": "",
-        "traderInsts": [],
-        "type": "0",
-    }
-    return answers.ok([config])
-
-
-#: Faults that strike on the way back, after the request was executed.
-_AFTER_EXECUTION: Final = (answers.DROP, answers.HTML_502)
-
-
-def _json_body(request: web.Request, raw: bytes) -> Mapping[str, Any] | Answer:
-    """A POST's JSON object body ({} for a GET), or OKX's answer to a malformed one."""
-    if request.method != "POST":
-        return {}
-    if request.content_type != "application/json":
-        return answers.BAD_JSON
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        return answers.BAD_JSON
-    return body if isinstance(body, dict) else answers.BAD_JSON
-
-
-def _drop(request: web.Request) -> web.StreamResponse:
-    """Close the connection without a byte of answer."""
-    if request.transport is not None:
-        request.transport.close()
-    # aiohttp fails to write this to the closed transport and drops it quietly.
-    return web.Response(status=500)
+    return run(main())
 
 
 async def serve(host: str, port: int, **options: Any) -> None:

@@ -1,13 +1,23 @@
-"""pytest fixtures that start OKX simulators.
+"""pytest fixtures that start OKX simulators, over loopback HTTP or in-process on virtual time.
 
-Install ``okx-async[pytest]`` (it brings pytest-asyncio). pytest loads this plugin by
-itself, through the ``pytest11`` entry point; with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``
-set, pass ``-p okx_async.simulator.pytest_plugin``. The fixtures work in
-pytest-asyncio's default strict mode: mark the test ``@pytest.mark.asyncio``::
+Install ``okx-async[pytest]``. pytest loads this plugin by itself, through the
+``pytest11`` entry point; with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, pass
+``-p okx_async.simulator.pytest_plugin``.
+
+On virtual time (no pytest-asyncio needed): the test body runs on a fresh
+:class:`~okx_async.simulator.VirtualTimeLoop`, against an in-process simulator made
+with the marker's options::
 
     import pytest
-    from okx_async import OkxClient
-    from okx_async.simulator import DEMO_CREDENTIALS
+
+    @pytest.mark.okx_virtual(limit=5, window=2.0)
+    async def test_bot(okx_virtual_simulator):
+        async with okx_virtual_simulator.client() as okx:
+            ...
+        assert not okx_virtual_simulator.rejections()
+
+Over loopback HTTP, on pytest-asyncio's loop (its default strict mode wants the
+``asyncio`` marker)::
 
     @pytest.mark.asyncio
     async def test_bot(okx_simulator):
@@ -17,17 +27,27 @@ pytest-asyncio's default strict mode: mark the test ``@pytest.mark.asyncio``::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Generator
 from types import ModuleType
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 
 import pytest
 
 from ._app import Simulator
+from ._virtual import run
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-__all__ = ["SimulatorFactory", "okx_simulator", "okx_simulator_factory"]
+__all__ = ["SimulatorFactory", "okx_simulator", "okx_simulator_factory", "okx_virtual_simulator"]
+
+#: The marker that puts an async test on virtual time; its keywords are simulator options.
+VIRTUAL_MARKER: Final = "okx_virtual"
+#: The fixture of the in-process simulator of a test on virtual time.
+VIRTUAL_SIMULATOR: Final = "okx_virtual_simulator"
+#: The simulators made for one test, closed on its loop when the test body ends.
+_SIMULATORS = pytest.StashKey[list[Simulator]]()
 
 
 def _needs_pytest_asyncio(function: Callable[..., Any]) -> Any:
@@ -91,3 +111,89 @@ async def okx_simulator_factory() -> AsyncIterator[SimulatorFactory]:
     finally:
         for sim in reversed(started):
             await sim.close()
+
+
+# -- virtual time -------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{VIRTUAL_MARKER}(**simulator_options): run this async test on a virtual-time event "
+        f"loop; the {VIRTUAL_SIMULATOR} fixture is an in-process Simulator(**simulator_options)",
+    )
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, object, object]:
+    """Give an async test on virtual time a plain function that runs it there.
+
+    ``trylast`` puts this wrapper inside the others, pytest-asyncio's included: they
+    see a plain function and leave the test alone, so it runs on no loop but ours.
+    """
+    made = yield
+    items = made if isinstance(made, list) else [made]
+    for item in items:
+        if (
+            isinstance(item, pytest.Function)
+            and inspect.iscoroutinefunction(item.obj)
+            and (item.get_closest_marker(VIRTUAL_MARKER) is not None
+                 or VIRTUAL_SIMULATOR in item.fixturenames)
+        ):
+            _put_on_virtual_time(item)
+    return made
+
+
+def _put_on_virtual_time(item: pytest.Function) -> None:
+    test = item.obj
+    # pytest-asyncio would warn that the test is not async (it no longer is, to it).
+    item.own_markers = [mark for mark in item.own_markers if mark.name != "asyncio"]
+
+    @functools.wraps(test)
+    def on_virtual_time(**fixtures: Any) -> None:
+        _refuse_async_fixtures(item)
+
+        async def body() -> None:
+            try:
+                await test(**fixtures)
+            finally:
+                for sim in item.stash.get(_SIMULATORS, []):
+                    await sim.close()
+
+        run(body())
+
+    item.obj = on_virtual_time
+
+
+def _refuse_async_fixtures(item: pytest.Function) -> None:
+    """Async fixtures ran on another loop, whose objects do not work on this one."""
+    names = sorted(
+        name for name, defs in item._fixtureinfo.name2fixturedefs.items()
+        # Unwrapped: some pytest-asyncio versions wrap async fixtures in plain functions.
+        if defs and (inspect.iscoroutinefunction(inspect.unwrap(defs[-1].func))
+                     or inspect.isasyncgenfunction(inspect.unwrap(defs[-1].func)))
+    )
+    if names:
+        pytest.fail(
+            f"{item.name} runs on virtual time, but the async fixture(s) {', '.join(names)} "
+            "ran on another event loop; set up inside the test, or in plain fixtures",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(name=VIRTUAL_SIMULATOR)
+def okx_virtual_simulator(request: pytest.FixtureRequest) -> Simulator:
+    """An in-process simulator for a test on virtual time, with the marker's options.
+
+    ``@pytest.mark.okx_virtual(limit=5, window=2.0, drop_rate=0.1)`` sets them; a test
+    that asks for this fixture runs on virtual time with or without the marker.
+    """
+    marker = request.node.get_closest_marker(VIRTUAL_MARKER)
+    if marker is not None and marker.args:
+        pytest.fail(f"@pytest.mark.{VIRTUAL_MARKER} takes simulator options by keyword only",
+                    pytrace=False)
+    sim = Simulator(**(marker.kwargs if marker is not None else {}))
+    request.node.stash.setdefault(_SIMULATORS, []).append(sim)
+    return sim
