@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._client import OkxClient, Region
 from ._credentials import Credentials
+from ._endpoints import HISTORY_TYPES
 from ._errors import (
     OkxAPIError,
     OkxAuthError,
@@ -21,6 +22,7 @@ from ._errors import (
     OkxConnectError,
     OkxError,
     OkxLimiterUnavailable,
+    OkxNoOrderError,
     OkxParameterError,
     OkxRateLimitError,
     OkxResponseError,
@@ -33,13 +35,15 @@ from ._errors import (
 from ._limiter import Limiter, LimitKey, MemoryLimiter, Outcome, Permit
 from ._models import (
     BorrowCurrency,
+    Borrowed,
     CollateralAsset,
     CurrencyAmount,
     InterestAccrued,
     LoanHistoryEntry,
-    LoanInfo,
+    LoanOrder,
     MaxCollateralRedeemAmount,
     MaxLoan,
+    Repaid,
     RiskWarning,
 )
 from ._retry import RetryPolicy
@@ -50,7 +54,9 @@ if TYPE_CHECKING:
     from ._redis import RedisLimiter
 
 __all__ = [
+    "HISTORY_TYPES",
     "BorrowCurrency",
+    "Borrowed",
     "CollateralAsset",
     "Credentials",
     "CurrencyAmount",
@@ -58,7 +64,7 @@ __all__ = [
     "LimitKey",
     "Limiter",
     "LoanHistoryEntry",
-    "LoanInfo",
+    "LoanOrder",
     "MaxCollateralRedeemAmount",
     "MaxLoan",
     "MemoryLimiter",
@@ -71,6 +77,7 @@ __all__ = [
     "OkxConnectError",
     "OkxError",
     "OkxLimiterUnavailable",
+    "OkxNoOrderError",
     "OkxParameterError",
     "OkxRateLimitError",
     "OkxResponseError",
@@ -83,6 +90,7 @@ __all__ = [
     "RateLimit",
     "RedisLimiter",
     "Region",
+    "Repaid",
     "RetryPolicy",
     "RiskWarning",
     "SentRequest",

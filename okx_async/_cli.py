@@ -249,9 +249,12 @@ async def _max_redeem(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+Redeemable = dict[str, MaxCollateralRedeemAmount | None]
+
+
 async def _query(
     client: OkxClient, ccys: list[str], err: Console
-) -> tuple[dict[str, MaxCollateralRedeemAmount], dict[str, BaseException]]:
+) -> tuple[Redeemable, dict[str, BaseException]]:
     show = err.is_terminal and len(ccys) > _PROGRESS_ABOVE
     progress = Progress(
         TextColumn("max-redeem"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -270,12 +273,12 @@ async def _query(
 
 def _as_json(
     ccys: list[str],
-    results: dict[str, MaxCollateralRedeemAmount],
+    results: Redeemable,
     errors: dict[str, BaseException],
 ) -> dict[str, Any]:
     return {
         "results": {
-            ccy: {"ccy": r.ccy, "maxRedeemAmt": str(r.max_redeem_amt)}
+            ccy: None if r is None else {"ccy": r.ccy, "maxRedeemAmt": str(r.max_redeem_amt)}
             for ccy, r in results.items()
         },
         "errors": {
@@ -288,7 +291,7 @@ def _as_json(
 
 def _print_table(
     ccys: list[str],
-    results: dict[str, MaxCollateralRedeemAmount],
+    results: Redeemable,
     errors: dict[str, BaseException],
 ) -> None:
     table = Table(title="Maximum collateral redeem amount")
@@ -298,7 +301,8 @@ def _print_table(
         table.add_column("Error", style="red")
     for ccy in ccys:
         # Text, not str: an OKX message is not rich markup.
-        row = [Text(ccy), Text(str(results[ccy].max_redeem_amt) if ccy in results else "")]
+        result = results.get(ccy)
+        row = [Text(ccy), Text("" if result is None else str(result.max_redeem_amt))]
         if errors:
             row.append(Text(str(errors.get(ccy, ""))))
         table.add_row(*row)

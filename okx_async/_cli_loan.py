@@ -97,8 +97,8 @@ async def run(args: argparse.Namespace, client: OkxClient) -> int:
     """Run one Flexible Loan subcommand; the exit code."""
     out = Console()
     if args.command == "loan-info":
-        info = await client.loan_info()
-        return _emit(args, info, lambda: _loan_table(info))
+        orders = await client.loan_info()
+        return _emit(args, orders, lambda: _orders_table(orders))
     if args.command == "collateral":
         assets = await client.collateral_assets(args.ccy)
         return _emit(args, assets, lambda: _rows(
@@ -110,8 +110,8 @@ async def run(args: argparse.Namespace, client: OkxClient) -> int:
         headroom = await client.max_loan(args.borrow_ccy, extra)
         return _emit(args, headroom, lambda: _rows(
             "Borrow headroom", ["Currency", "Max loan", "USD value", "Remaining quota"],
-            [[headroom.borrow_ccy, headroom.max_loan, headroom.notional_usd,
-              headroom.remaining_quota]],
+            [] if headroom is None else [[headroom.borrow_ccy, headroom.max_loan,
+                                          headroom.notional_usd, headroom.remaining_quota]],
         ))
     if args.command == "history":
         entries = await _collect(
@@ -205,14 +205,23 @@ def _rows(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) 
     return table
 
 
-def _loan_table(info: Any) -> Table:
-    table = Table(title="Flexible Loan", show_header=False)
+def _orders_table(orders: Sequence[Any]) -> Table:
+    table = Table(title="Flexible Loan orders", show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
 
     def row(label: str, value: object) -> None:
         table.add_row(Text(label), Text(str(value)))
 
+    if not orders:
+        row("No loan order", "")
+    for info in orders:
+        _order_rows(info, row)
+    return table
+
+
+def _order_rows(info: Any, row: Callable[[str, object], None]) -> None:
+    row("Order", info.ord_id)
     row("Loan (USD)", info.loan_notional_usd)
     for item in info.loan_data:
         row(f"  borrowed {item.ccy}", item.amt)
@@ -224,4 +233,3 @@ def _loan_table(info: Any) -> Table:
     row("Liquidation LTV", f"{info.liq_ltv:%}")
     if info.risk_warning is not None:
         row(f"Liquidation price {info.risk_warning.inst_id}", info.risk_warning.liq_px)
-    return table

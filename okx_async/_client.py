@@ -20,7 +20,7 @@ from . import _generic
 from ._clock import ServerClock
 from ._closing import Closer
 from ._credentials import Credentials
-from ._family import LoanMethods
+from ._family import LoanReads
 from ._limiter import Limiter, default_limiter
 from ._pipeline import Pipeline
 from ._retry import RetryPolicy
@@ -29,6 +29,7 @@ from ._signing import RequestSigner
 from ._transport import AiohttpTransport, Timeouts, Transport
 from ._uid import UIDS
 from ._window import RateLimit
+from ._writes import LoanWrites
 
 
 class Region(StrEnum):
@@ -39,7 +40,7 @@ class Region(StrEnum):
     US = "https://us.okx.com"
 
 
-class OkxClient(LoanMethods):
+class OkxClient(LoanReads, LoanWrites):
     """Async client for OKX v5 with a built-in per-user-id rate limiter.
 
     Example::

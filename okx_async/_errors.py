@@ -78,6 +78,14 @@ class OkxParameterError(OkxAPIError):
     """OKX rejected a parameter (51xxx), e.g. an unknown currency."""
 
 
+class OkxNoOrderError(OkxParameterError):
+    """51063: the loan order does not exist (or, with no ``ord_id``, the account has none).
+
+    The reads answer an account without orders with an empty result instead (``None``
+    or ``[]``); a write needs an order to act on.
+    """
+
+
 class OkxBatchError(OkxError):
     """Some currencies of a fan-out failed, or the ``on_result`` callback raised.
 
@@ -149,6 +157,8 @@ TIMESTAMP_EXPIRED = "50102"
 #: A request with this clOrdId was already executed, or is still being processed.
 DUPLICATE_DONE = "51016"
 DUPLICATE_IN_FLIGHT = "51784"
+#: The loan order named does not exist, or the account has none to act on.
+NO_ORDER = "51063"
 #: OKX is unavailable or overloaded; it may send these after the work was done.
 BUSY_CODES = frozenset({"50001", "50004", "50013", "50026"})
 
@@ -162,6 +172,8 @@ def api_error(code: str, msg: str, http_status: int | None) -> OkxAPIError:
         cls = OkxServerBusyError
     elif code.startswith("501"):
         cls = OkxAuthError
+    elif code == NO_ORDER:
+        cls = OkxNoOrderError
     elif code.startswith("51"):
         cls = OkxParameterError
     else:

@@ -1,18 +1,23 @@
-"""The Flexible Loan family as typed methods of :class:`~okx_async.OkxClient`.
+"""The Flexible Loan reads as typed methods of :class:`~okx_async.OkxClient`.
 
 Each method names its endpoint (``_endpoints.py``: path, rule, parameter checks,
-result) and passes its arguments through :meth:`LoanMethods._call` to the pipeline
+result) and passes its arguments through :meth:`TypedCalls._call` to the pipeline
 (``_pipeline.py``). A test checks that every method's parameters are its endpoint's.
+The writes are in ``_writes.py``.
+
+An account holds loan orders. Without ``ord_id``, the reads that act on one order
+(max-redeem, max-loan, collateral) use the order with the earliest start time, and
+those that list (loan-info, history, interest) cover every order. An account with no
+order is an ordinary state: the single-item reads return ``None``, the lists ``[]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ._endpoints import (
-    ADJUST_COLLATERAL,
     BORROW_CURRENCIES,
     COLLATERAL_ASSETS,
     INTEREST_ACCRUED,
@@ -22,6 +27,7 @@ from ._endpoints import (
     MAX_LOAN,
     Endpoint,
 )
+from ._errors import NO_ORDER, OkxNoOrderError
 from ._fanout import fan_out
 from ._models import (
     BorrowCurrency,
@@ -29,11 +35,11 @@ from ._models import (
     CurrencyAmount,
     InterestAccrued,
     LoanHistoryEntry,
-    LoanInfo,
+    LoanOrder,
     MaxCollateralRedeemAmount,
     MaxLoan,
 )
-from ._params import MAX_PAGE, check_ccy
+from ._params import MAX_PAGE, check_ccy, check_id
 from ._pipeline import Pipeline
 
 T = TypeVar("T")
@@ -41,10 +47,6 @@ T = TypeVar("T")
 Amount = Decimal | int | str
 #: Extra collateral for :meth:`max_loan`: ``{"BTC": Decimal("0.5")}`` or pairs.
 SupCollateral = Mapping[str, Amount] | Iterable[tuple[str, Amount] | CurrencyAmount]
-HistoryType = Literal[
-    "borrowed", "repaid", "collateral_locked", "collateral_released", "forced_repayment_buy",
-    "forced_repayment_sell", "forced_liquidation", "partial_liquidation",
-]
 
 
 class _Paged(Protocol):
@@ -55,22 +57,25 @@ class _Paged(Protocol):
 P = TypeVar("P", bound=_Paged)
 
 
-class LoanMethods:
-    """Typed methods for ``/api/v5/finance/flexible-loan/``, as part of ``OkxClient``.
+class TypedCalls:
+    """What a typed method needs: the client's pipeline. Set by ``OkxClient.__init__``."""
 
-    Amounts come back as ``Decimal`` and timestamps as aware UTC ``datetime``.
-    Every argument is checked before any request (``TypeError``/``ValueError``).
-    Each endpoint has its own budget per user ID, so a fan-out on one never slows
-    another.
-    """
-
-    #: Set by ``OkxClient.__init__``.
     _pipeline: Pipeline
     _fanout_concurrency: int
 
     async def _call(self, endpoint: Endpoint[T], **args: object) -> T:
         """Check ``args`` against the endpoint (before any request), then send it."""
         return await self._pipeline.call(endpoint, endpoint.wire(args))
+
+
+class LoanReads(TypedCalls):
+    """The reads of ``/api/v5/finance/flexible-loan/``, as part of ``OkxClient``.
+
+    Amounts come back as ``Decimal`` and timestamps as aware UTC ``datetime``.
+    Every argument is checked before any request (``TypeError``/``ValueError``).
+    Each endpoint has its own budget per user ID, so a fan-out on one never slows
+    another.
+    """
 
     # Reads -------------------------------------------------------------------------
 
@@ -81,7 +86,10 @@ class LoanMethods:
     async def collateral_assets(
         self, ccy: str | None = None, *, ord_id: str | None = None
     ) -> list[CollateralAsset]:
-        """The account's collateral: currency, amount and USD value; one currency if given."""
+        """The collateral of one order (the earliest without ``ord_id``); ``[]`` with no order.
+
+        Currency, amount and USD value of each; one currency if ``ccy`` is given.
+        """
         return await self._call(COLLATERAL_ASSETS, ccy=ccy, ord_id=ord_id)
 
     async def max_loan(
@@ -90,9 +98,10 @@ class LoanMethods:
         sup_collateral: SupCollateral | None = None,
         *,
         ord_id: str | None = None,
-    ) -> MaxLoan:
-        """How much more of ``borrow_ccy`` could be borrowed, with optional extra collateral.
+    ) -> MaxLoan | None:
+        """How much more of ``borrow_ccy`` one order could borrow, with optional extra collateral.
 
+        The earliest order without ``ord_id``; ``None`` when the account has no order.
         A POST, but a read (Read permission): it changes nothing and is retried like a GET.
 
         Example::
@@ -105,19 +114,26 @@ class LoanMethods:
 
     async def max_collateral_redeem_amount(
         self, ccy: str, *, ord_id: str | None = None
-    ) -> MaxCollateralRedeemAmount:
-        """How much of collateral ``ccy`` can be redeemed now."""
+    ) -> MaxCollateralRedeemAmount | None:
+        """How much of collateral ``ccy`` can be redeemed from one order now.
+
+        The earliest order without ``ord_id``; ``None`` when the account has no order.
+        :meth:`max_collateral_redeem_amounts_by_order` asks every order at once.
+        """
         return await self._call(MAX_COLLATERAL_REDEEM_AMOUNT, ccy=ccy, ord_id=ord_id)
 
     async def max_collateral_redeem_amounts(
         self,
         ccys: Iterable[str] | None = None,
         *,
-        on_result: Callable[[str, MaxCollateralRedeemAmount | Exception], None] | None = None,
-    ) -> dict[str, MaxCollateralRedeemAmount]:
-        """Query many currencies at once; the limiter queues them within the rule.
+        ord_id: str | None = None,
+        on_result: Callable[[str, MaxCollateralRedeemAmount | Exception | None], None]
+        | None = None,
+    ) -> dict[str, MaxCollateralRedeemAmount | None]:
+        """Query many currencies of one order at once; the limiter queues them within the rule.
 
-        Without ``ccys``, every currency of the account's collateral
+        The earliest order without ``ord_id``; each value is ``None`` when the account
+        has no order. Without ``ccys``, every currency of that order's collateral
         (:meth:`collateral_assets`, one request more). Keys come back in the
         caller's order, each currency queried once. If any fails,
         :class:`~okx_async.OkxBatchError` carries every success in ``.results``
@@ -130,33 +146,70 @@ class LoanMethods:
         ``.results``).
         """
         if ccys is None:
-            unique = [asset.ccy for asset in await self.collateral_assets()]
+            unique = [asset.ccy for asset in await self.collateral_assets(ord_id=ord_id)]
         else:
             if isinstance(ccys, (str, bytes)):
                 raise TypeError("ccys must be an iterable of currency codes, not a single string")
             unique = list(dict.fromkeys(check_ccy(ccy) for ccy in ccys))
-        return await fan_out(
-            self.max_collateral_redeem_amount, unique, on_result, self._fanout_concurrency
-        )
+            if ord_id is not None:
+                check_id(ord_id, "ord_id")
 
-    async def loan_info(self, *, ord_id: str | None = None) -> LoanInfo:
-        """The loan, the collateral and their LTVs, with the liquidation price if any."""
+        async def one(ccy: str) -> MaxCollateralRedeemAmount | None:
+            return await self.max_collateral_redeem_amount(ccy, ord_id=ord_id)
+
+        return await fan_out(one, unique, on_result, self._fanout_concurrency)
+
+    async def max_collateral_redeem_amounts_by_order(
+        self,
+        *,
+        on_result: Callable[[tuple[str, str], MaxCollateralRedeemAmount | Exception], None]
+        | None = None,
+    ) -> dict[tuple[str, str], MaxCollateralRedeemAmount]:
+        """How much of each collateral currency of every order can be redeemed now.
+
+        Keys are ``(ord_id, ccy)`` for every order :meth:`loan_info` lists (one
+        request) and every currency of its collateral, in that order; ``{}`` with no
+        order. Failures and ``on_result`` behave as in
+        :meth:`max_collateral_redeem_amounts`; an order closed meanwhile fails its
+        currencies with :class:`~okx_async.OkxNoOrderError`.
+        """
+        pairs = [
+            (order.ord_id, held.ccy)
+            for order in await self.loan_info() for held in order.collateral_data
+        ]
+
+        async def one(pair: tuple[str, str]) -> MaxCollateralRedeemAmount:
+            ord_id, ccy = pair
+            result = await self.max_collateral_redeem_amount(ccy, ord_id=ord_id)
+            if result is None:
+                raise OkxNoOrderError(NO_ORDER, f"order {ord_id} is gone")
+            return result
+
+        return await fan_out(one, pairs, on_result, self._fanout_concurrency)
+
+    async def loan_info(self, *, ord_id: str | None = None) -> list[LoanOrder]:
+        """Every open loan order (just one with ``ord_id``); ``[]`` with none.
+
+        Each with its loan, its collateral, their LTVs and the liquidation price if any.
+        """
         return await self._call(LOAN_INFO, ord_id=ord_id)
 
     # History: single pages and iterators ---------------------------------------------
 
     async def loan_history(
         self,
-        type: HistoryType | None = None,
+        type: str | None = None,
         after: str | None = None,
         before: str | None = None,
         limit: int | None = None,
         *,
         ord_id: str | None = None,
     ) -> list[LoanHistoryEntry]:
-        """One page of loan events, newest first.
+        """One page of loan events of every order (one with ``ord_id``), newest first.
 
-        ``after``/``before`` are ``ref_id`` cursors: entries older / newer than it.
+        ``type`` filters by event type: one of :data:`~okx_async.HISTORY_TYPES`, or a
+        newer one OKX added. ``after``/``before`` are ``ref_id`` cursors: entries older
+        / newer than it.
         ``limit`` is 1 to 100 (OKX's default 100). :meth:`iter_loan_history` walks
         every page.
         """
@@ -180,7 +233,7 @@ class LoanMethods:
 
     def iter_loan_history(
         self,
-        type: HistoryType | None = None,
+        type: str | None = None,
         *,
         after: str | None = None,
         before: str | None = None,
@@ -225,27 +278,3 @@ class LoanMethods:
             if len(page) < page_size:
                 return
             args["after"] = page[-1].ref_id
-
-    # The write ---------------------------------------------------------------------
-
-    async def adjust_collateral(
-        self,
-        type: Literal["add", "reduce"],
-        collateral_ccy: str,
-        collateral_amt: Amount,
-        *,
-        ord_id: str | None = None,
-    ) -> None:
-        """Add or release collateral (Trade permission). **Not idempotent.**
-
-        Sent once. It is sent again only when it provably did not reach OKX: the
-        connection could not be opened, or OKX answered 50011 (it rejects those
-        before executing). A timeout, a dropped connection or a 5xx after sending
-        raises :class:`~okx_async.OkxUnknownOutcomeError`: check
-        :meth:`loan_history` before trying again (see docs/errors.md).
-        ``collateral_amt`` is a ``Decimal``, ``int`` or numeric ``str``; never a float.
-        """
-        await self._call(
-            ADJUST_COLLATERAL, type=type, collateral_ccy=collateral_ccy,
-            collateral_amt=collateral_amt, ord_id=ord_id,
-        )

@@ -171,13 +171,16 @@ class RiskWarning:
 
 
 @attrs.frozen
-class LoanInfo:
-    """The account's loan and collateral with their LTVs (``GET loan-info``).
+class LoanOrder:
+    """One loan order: its loan, its collateral and their LTVs (``GET loan-info``).
 
-    LTVs are fractions (``Decimal('0.5')`` is 50 %). ``risk_warning`` is ``None``
-    when OKX names no liquidation price, say with nothing borrowed.
+    An account holds any number of orders, each with its own ``ord_id``. LTVs are
+    fractions (``Decimal('0.5')`` is 50 %). ``risk_warning`` is ``None`` when OKX
+    names no liquidation price (it names one only for an order with one collateral
+    and one borrowed currency).
     """
 
+    ord_id: str
     loan_notional_usd: Decimal
     loan_data: tuple[CurrencyAmount, ...]
     collateral_notional_usd: Decimal
@@ -188,8 +191,9 @@ class LoanInfo:
     liq_ltv: Decimal
 
     @classmethod
-    def from_okx(cls, item: Mapping[str, Any]) -> LoanInfo:
+    def from_okx(cls, item: Mapping[str, Any]) -> LoanOrder:
         return cls(
+            ord_id=_text(item, "ordId"),
             loan_notional_usd=_amount(item, "loanNotionalUsd"),
             loan_data=tuple(CurrencyAmount.from_okx(x) for x in _items(item, "loanData")),
             collateral_notional_usd=_amount(item, "collateralNotionalUsd"),
@@ -201,6 +205,65 @@ class LoanInfo:
             margin_call_ltv=_amount(item, "marginCallLTV"),
             liq_ltv=_amount(item, "liqLTV"),
         )
+
+
+@attrs.frozen
+class Borrowed:
+    """What ``borrow`` did: the order it opened or added to (``POST borrow``).
+
+    OKX accepted the request; the loan settles shortly after (``loan_info`` shows it).
+    ``confirmed_by_duplicate`` is true when OKX's first answer was lost and a resend
+    with the same ``cl_ord_id`` was answered "already executed" (51016): the result
+    is then built from what was sent, so ``ord_id`` is ``None`` for a new order
+    (find it in ``loan_info()``) and ``e_mode`` is what was asked for.
+    """
+
+    ord_id: str | None
+    e_mode: bool
+    cl_ord_id: str
+    confirmed_by_duplicate: bool = False
+
+    @classmethod
+    def from_okx(cls, item: Mapping[str, Any]) -> Borrowed:
+        return cls(
+            ord_id=_text(item, "ordId"), e_mode=_text(item, "eMode") == "1",
+            cl_ord_id=_text(item, "clOrdId"),
+        )
+
+    @classmethod
+    def from_sent(cls, sent: Mapping[str, Any]) -> Borrowed:
+        ord_id = sent.get("ordId")
+        return cls(
+            ord_id=ord_id if isinstance(ord_id, str) else None,
+            e_mode=sent.get("eMode") == "1", cl_ord_id=str(sent["clOrdId"]),
+            confirmed_by_duplicate=True,
+        )
+
+
+@attrs.frozen
+class Repaid:
+    """What ``repay`` asked for (``POST repay``); ``loan_info`` shows the settled result.
+
+    Repaying the whole outstanding amount closes the order. ``confirmed_by_duplicate``
+    as in :class:`Borrowed`; every field is known from what was sent.
+    """
+
+    ord_id: str
+    ccy: str
+    amt: Decimal
+    cl_ord_id: str
+    confirmed_by_duplicate: bool = False
+
+    @classmethod
+    def from_okx(cls, item: Mapping[str, Any]) -> Repaid:
+        return cls(
+            ord_id=_text(item, "ordId"), ccy=_text(item, "ccy"), amt=_amount(item, "amt"),
+            cl_ord_id=_text(item, "clOrdId"),
+        )
+
+    @classmethod
+    def from_sent(cls, sent: Mapping[str, Any]) -> Repaid:
+        return attrs.evolve(cls.from_okx(sent), confirmed_by_duplicate=True)
 
 
 def _risk_warning(value: object) -> RiskWarning | None:
@@ -216,11 +279,11 @@ def _risk_warning(value: object) -> RiskWarning | None:
 
 @attrs.frozen
 class LoanHistoryEntry:
-    """One event of the loan (``GET loan-history``); ``ts`` is an aware UTC ``datetime``.
+    """One event of a loan (``GET loan-history``); ``ts`` is an aware UTC ``datetime``.
 
-    ``type`` is OKX's: ``borrowed``, ``repaid``, ``collateral_locked``,
-    ``collateral_released``, ``forced_repayment_buy``, ``forced_repayment_sell``,
-    ``forced_liquidation`` or ``partial_liquidation``. ``ref_id`` is the paging cursor.
+    ``type`` is OKX's, one of :data:`~okx_async.HISTORY_TYPES` or a type OKX added
+    since (kept as it is). ``amt`` carries OKX's sign. ``ref_id`` is the paging
+    cursor. OKX's records name no order: ask per order with ``ord_id``.
     """
 
     ref_id: str

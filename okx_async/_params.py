@@ -28,11 +28,17 @@ Check = Callable[[Any, str], Any]
 
 @attrs.frozen
 class Param:
-    """One parameter of an endpoint: its name on the wire and its check."""
+    """One parameter of an endpoint: its name on the wire and its check.
+
+    ``into`` names the wire object the parameter goes inside (``loanData`` holds a
+    borrow's ``ccy`` and ``amt``). A check that returns ``None`` leaves the parameter
+    out (``e_mode=False`` sends no ``eMode``).
+    """
 
     wire: str
     check: Check
     required: bool = False
+    into: str | None = None
 
 
 def check_ccy(ccy: object, name: str = "ccy") -> str:
@@ -149,5 +155,43 @@ def wire_params(params: Mapping[str, Param], given: Mapping[str, object]) -> dic
             if param.required:
                 raise TypeError(f"{name} is required")
             continue
-        wire[param.wire] = param.check(value, name)
+        checked = param.check(value, name)
+        if checked is None:
+            continue
+        target = wire if param.into is None else wire.setdefault(param.into, {})
+        target[param.wire] = checked
     return wire
+
+
+#: OKX's client ids: letters and digits, as its trade ``clOrdId``; its Flexible Loan
+#: pages show ``-`` in their examples, so ``-`` and ``_`` are let through too.
+_CL_ORD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def check_cl_ord_id(value: object, name: str = "cl_ord_id") -> str:
+    """An idempotency key: 1 to 32 letters, digits, ``-`` or ``_``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not _CL_ORD_ID.fullmatch(value):
+        raise ValueError(f"{name} {value!r:.40} must be 1 to 32 letters, digits, '-' or '_'")
+    return value
+
+
+def check_flag(value: object, name: str) -> str | None:
+    """A bool sent as OKX's ``"1"`` when true, and left out when false (OKX's default)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+    return "1" if value else None
+
+
+#: What an event type looks like; OKX adds types over time, so any is accepted.
+_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def check_event_type(value: object, name: str = "type") -> str:
+    """A loan-history type: one OKX lists, or one it added since (lower case, ``_``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not _TYPE.fullmatch(value):
+        raise ValueError(f"{name} {value!r:.40} is not an OKX event type (e.g. 'borrowed')")
+    return value
