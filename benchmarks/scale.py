@@ -54,12 +54,13 @@ class ScaleResult:
         return self.least_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def _results_size(results: dict[str, MaxCollateralRedeemAmount]) -> int:
+def _results_size(results: dict[str, MaxCollateralRedeemAmount | None]) -> int:
     """Bytes held by the result dict: the dict, keys, models and their fields."""
     size = sys.getsizeof(results)
     for ccy, item in results.items():
         size += sys.getsizeof(ccy) + sys.getsizeof(item)
-        size += sys.getsizeof(item.ccy) + sys.getsizeof(item.max_redeem_amt)
+        if item is not None:
+            size += sys.getsizeof(item.ccy) + sys.getsizeof(item.max_redeem_amt)
     return size
 
 

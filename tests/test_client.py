@@ -11,6 +11,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 from chain import assert_no_secret
+from one_order import one_order
 from schedule import ENDPOINT, assert_schedule, least_time
 
 from okx_async import (
@@ -45,6 +46,12 @@ from okx_async.simulator.pytest_plugin import SimulatorFactory
 
 CCYS = ["BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "USDT", "USDC", "LTC", "DOT"]
 FAST = {ENDPOINT: RateLimit(5, 0.2)}
+
+@pytest.fixture
+def okx_simulator_factory(okx_simulator_factory: SimulatorFactory) -> SimulatorFactory:
+    """The plugin's factory, with users holding one order (see tests/one_order.py)."""
+    return one_order(okx_simulator_factory)
+
 
 
 def expected(ccy: str) -> MaxCollateralRedeemAmount:
@@ -288,7 +295,7 @@ async def test_demo_flag_sends_the_simulated_trading_header(
     keys = {creds.api_key: SimKey(creds.secret_key, creds.passphrase, DEMO_UID, demo=True)}
     sim = await okx_simulator_factory(keys=keys)
     async with OkxClient(creds, base_url=sim.base_url, user_id=DEMO_UID, demo=True) as okx:
-        assert (await okx.max_collateral_redeem_amount("USDT")).ccy == "USDT"
+        assert await okx.max_collateral_redeem_amount("USDT") == expected("USDT")
     async with OkxClient(creds, base_url=sim.base_url, user_id=DEMO_UID) as live:
         with pytest.raises(OkxAuthError) as caught:
             await live.max_collateral_redeem_amount("USDT")
@@ -494,7 +501,7 @@ async def test_six_keys_of_one_user_look_up_the_uid_within_the_limit_and_quietly
     results = await asyncio.gather(*(c.max_collateral_redeem_amount("USDT") for c in clients))
     for c in clients:
         await c.aclose()
-    assert all(r.ccy == "USDT" for r in results)
+    assert results == [expected("USDT")] * 6
     assert all(c.user_id == DEMO_UID for c in clients)
     assert not sim.rejections()
     assert [a.endpoint for a in sim.arrivals].count(CONFIG) == 6
@@ -571,6 +578,6 @@ async def test_a_50011_on_the_uid_lookup_is_retried_quietly(
     rules = {CONFIG: RateLimit(5, 0.5)}
     async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, rate_limits=rules) as okx:
         result = await okx.max_collateral_redeem_amount("USDT")
-    assert result.ccy == "USDT"
+    assert result == expected("USDT")
     assert len(sim.rejections(endpoint=CONFIG)) == 1
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+import pytest_asyncio
+from one_order import one_order
 
 from okx_async import (
     BorrowCurrency,
@@ -30,7 +32,13 @@ from okx_async import (
     RetryPolicy,
     Timeouts,
 )
-from okx_async.simulator import DEMO_CREDENTIALS, DEMO_UID, TRADE_CREDENTIALS, Simulator
+from okx_async.simulator import (
+    DEMO_CREDENTIALS,
+    DEMO_UID,
+    TRADE_CREDENTIALS,
+    OrderSeed,
+    Simulator,
+)
 from okx_async.simulator._demo import DEFAULT_AMOUNTS
 from okx_async.simulator.pytest_plugin import SimulatorFactory
 
@@ -38,6 +46,17 @@ LOAN = "/api/v5/finance/flexible-loan/"
 REDEEM = LOAN + "max-collateral-redeem-amount"
 ADJUST = LOAN + "adjust-collateral"
 HISTORY = LOAN + "loan-history"
+
+@pytest.fixture
+def okx_simulator_factory(okx_simulator_factory: SimulatorFactory) -> SimulatorFactory:
+    """The plugin's factory, with users holding one order (see tests/one_order.py)."""
+    return one_order(okx_simulator_factory)
+
+
+@pytest_asyncio.fixture
+async def okx_simulator(okx_simulator_factory: SimulatorFactory) -> Simulator:
+    return await okx_simulator_factory()
+
 
 
 def client(sim: Simulator, **options: Any) -> OkxClient:
@@ -51,15 +70,17 @@ def arrivals(sim: Simulator, path: str) -> list[tuple[str, bytes]]:
 
 
 async def test_every_endpoint_gives_typed_exact_results(
-    okx_simulator: Simulator,
+    okx_simulator_factory: SimulatorFactory,
 ) -> None:
-    async with client(okx_simulator) as okx:
+    # One order holding every demo currency and owing 1000 USDT.
+    sim = await okx_simulator_factory(orders=[OrderSeed(DEFAULT_AMOUNTS, {"USDT": "1000"})])
+    async with client(sim) as okx:
         borrow = await okx.borrow_currencies()
         assets = await okx.collateral_assets()
         btc = await okx.collateral_assets("BTC")
         headroom = await okx.max_loan("USDT", {"BTC": Decimal("1")})
         redeem = await okx.max_collateral_redeem_amount("SHIB")
-        info = await okx.loan_info()
+        (info,) = await okx.loan_info()
         history = await okx.loan_history(limit=3)
         interest = await okx.interest_accrued("USDT", limit=2)
         await okx.adjust_collateral("add", "ETH", Decimal("0.8"))
@@ -83,7 +104,7 @@ async def test_every_endpoint_gives_typed_exact_results(
     assert history[0].ts.tzinfo is UTC and history[0].ts < datetime.now(UTC)
     assert [type(r) for r in interest] == [InterestAccrued] * 2
     assert interest[0].interest == Decimal("0.00913")
-    assert after.max_redeem_amt == Decimal("4.0")
+    assert after == MaxCollateralRedeemAmount("ETH", Decimal("4.0"))
 
 
 @pytest.mark.parametrize(
@@ -105,7 +126,7 @@ async def test_every_endpoint_gives_typed_exact_results(
          ValueError),
         ("adjust_collateral", {"type": "add", "collateral_ccy": "BTC", "collateral_amt": 1.5},
          TypeError),
-        ("loan_history", {"type": "lent"}, ValueError),
+        ("loan_history", {"type": "lent money"}, ValueError),
         ("loan_history", {"limit": 101}, ValueError),
         ("loan_history", {"limit": True}, TypeError),
         ("loan_history", {"after": "-1"}, ValueError),
@@ -125,7 +146,7 @@ async def test_bad_parameters_are_refused_before_any_request(
 @pytest.mark.parametrize(
     ("method", "args", "error"),
     [("iter_loan_history", {"page_size": 0}, ValueError),
-     ("iter_loan_history", {"type": "lent"}, ValueError),
+     ("iter_loan_history", {"type": "Borrowed"}, ValueError),
      ("iter_interest_accrued", {"ccy": ""}, ValueError),
      ("iter_interest_accrued", {"after": 3.5}, TypeError)],
 )
@@ -305,11 +326,11 @@ async def test_a_fan_out_on_one_endpoint_does_not_slow_loan_info(
         )
         await answered.wait()  # the first burst is answered, the rest queue
         started = time.monotonic()
-        info = await okx.loan_info()
+        orders = await okx.loan_info()
         elapsed = time.monotonic() - started
         assert not fan_out.done()
         results = await fan_out
-    assert info.cur_ltv > 0
+    assert len(orders) == 1 and orders[0].cur_ltv > 0
     assert elapsed < 0.25, f"loan_info waited {elapsed:.3f}s behind the fan-out"
     assert len(results) == 30
     assert not sim.rejections()
@@ -321,5 +342,5 @@ async def test_max_redeem_over_all_collateral(okx_simulator_factory: SimulatorFa
         everything = await okx.max_collateral_redeem_amounts()
     held = [ccy for ccy, amount in DEFAULT_AMOUNTS.items() if amount != "0"]
     assert list(everything) == held
-    assert everything["SHIB"].max_redeem_amt == Decimal(DEFAULT_AMOUNTS["SHIB"])
+    assert everything["SHIB"] == MaxCollateralRedeemAmount("SHIB", Decimal(DEFAULT_AMOUNTS["SHIB"]))
     assert [a.endpoint for a in sim.arrivals].count(LOAN + "collateral-assets") == 1

@@ -151,10 +151,10 @@ async def test_a_write_is_checked_over_its_exact_body_both_ways(
     open_front: FrontFactory, body: bytes, kwargs: dict[str, Any], code: str
 ) -> None:
     front = await open_front()
-    before = front.sim.account(DEMO_UID).loan_info()
+    before = front.sim.account(DEMO_UID).order().loan_info()
     _, answer = await front.send("POST", ADJUST, body, TRADE_CREDENTIALS, **kwargs)
     assert answer["code"] == code
-    changed = front.sim.account(DEMO_UID).loan_info() != before
+    changed = front.sim.account(DEMO_UID).order().loan_info() != before
     assert changed == (code == "0")
 
 

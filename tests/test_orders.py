@@ -18,6 +18,7 @@ from okx_async import (
     LoanOrder,
     OkxClient,
     OkxNoOrderError,
+    OkxParameterError,
     OkxUnknownOutcomeError,
     RateLimit,
     Repaid,
@@ -128,7 +129,9 @@ async def test_history_of_a_type_okx_added_later_is_asked_and_decoded(
     sim = await okx_simulator_factory(**SCALED)
     async with client(sim.base_url) as okx:
         assert await okx.loan_history("sell_collateral") == []
-        assert await okx.loan_history("a_type_from_next_year") == []
+        # Not refused before sending: OKX adds types, and only OKX knows its list.
+        with pytest.raises(OkxParameterError):
+            await okx.loan_history("a_type_from_next_year")
     assert [a.endpoint for a in sim.arrivals] == [LOAN + "loan-history"] * 2
 
 

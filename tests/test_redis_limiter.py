@@ -476,7 +476,7 @@ async def test_many_processes_never_exceed_the_rule(
     )
     parts = [CCYS[i::4] for i in range(4)]
 
-    async def bot(ccys: list[str]) -> dict[str, MaxCollateralRedeemAmount]:
+    async def bot(ccys: list[str]) -> dict[str, MaxCollateralRedeemAmount | None]:
         async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
                              limiter=limiters(redis_url), rate_limits={REDEEM: FAST}) as okx:
             return await okx.max_collateral_redeem_amounts(ccys)
@@ -498,7 +498,7 @@ async def test_a_sliding_window_counter_costs_one_rejection_across_processes(
         algorithm="sliding-window-counter", limit=5, window=rule.window, amounts=AMOUNTS
     )
 
-    async def bot(ccys: list[str]) -> dict[str, MaxCollateralRedeemAmount]:
+    async def bot(ccys: list[str]) -> dict[str, MaxCollateralRedeemAmount | None]:
         async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
                              limiter=limiters(redis_url), rate_limits={REDEEM: rule}) as okx:
             return await okx.max_collateral_redeem_amounts(ccys)
@@ -811,13 +811,14 @@ async def test_soak_the_fault_tests_five_times(
 
 async def _fan_out(
     sim_url: str, limiter: RedisLimiter, ccys: list[str] = CCYS,
-) -> tuple[dict[str, MaxCollateralRedeemAmount], dict[str, BaseException]]:
+) -> tuple[dict[str, MaxCollateralRedeemAmount | None], dict[str, BaseException]]:
     async with OkxClient(DEMO_CREDENTIALS, base_url=sim_url, user_id=DEMO_UID,
                          limiter=limiter, rate_limits={REDEEM: FAST}) as okx:
         try:
             return await okx.max_collateral_redeem_amounts(ccys), {}
         except OkxBatchError as exc:
-            results = {c: r for c, r in exc.results.items()
+            results: dict[str, MaxCollateralRedeemAmount | None] = {
+                c: r for c, r in exc.results.items()
                        if isinstance(r, MaxCollateralRedeemAmount)}
             return results, exc.errors
 

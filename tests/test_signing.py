@@ -136,13 +136,19 @@ def test_credentials_refuse_empty_and_non_strings() -> None:
         Credentials("k", b"s", "p")  # type: ignore[arg-type]
 
 
-def _redeem(status: int, body: bytes) -> MaxCollateralRedeemAmount:
+def _redeem(status: int, body: bytes) -> MaxCollateralRedeemAmount | None:
     """What ``max_collateral_redeem_amount`` makes of this answer, sent once."""
     return through_client(status, body, lambda okx: okx.max_collateral_redeem_amount("USDT"))
 
 
 def _answer(status: int, envelope: object) -> MaxCollateralRedeemAmount:
-    return _redeem(status, json.dumps(envelope).encode())
+    result = _redeem(status, json.dumps(envelope).encode())
+    assert result is not None
+    return result
+
+
+def test_empty_data_is_no_order_not_a_broken_answer() -> None:
+    assert _redeem(200, b'{"code": "0", "msg": "", "data": []}') is None
 
 
 def test_decodes_the_documented_answer() -> None:
@@ -184,7 +190,6 @@ def test_error_codes_map_to_typed_errors(
         b'{"code": "0", "data": [',
         b"[]",
         b'{"code": "0"}',
-        b'{"code": "0", "data": []}',
         b'{"code": "0", "data": [{}, {}]}',
         b'{"code": "0", "data": [{"ccy": "BTC"}]}',
         b'{"code": "0", "data": [{"ccy": "BTC", "maxRedeemAmt": 1.5}]}',
