@@ -19,6 +19,7 @@ import pytest
 
 from okx_async import (
     Borrowed,
+    OkxClientClosedError,
     OkxError,
     OkxUnknownOutcomeError,
     RateLimit,
@@ -206,3 +207,23 @@ def test_random_faults_never_execute_a_write_twice_or_misreport_it(seed: int) ->
         return outcomes
 
     run_virtual(scenario, faults=scripts, seed=seed)
+
+
+def test_closing_the_client_after_a_write_may_have_executed_is_an_unknown_outcome() -> None:
+    async def scenario(sim: Simulator) -> list[BaseException | Borrowed]:
+        slow = RetryPolicy(base_delay=5.0, jitter=0.0)
+        # One borrow per 60 s: the second call queues for a slot, never sent.
+        okx = sim.client(TRADE_CREDENTIALS, retry=slow, rate_limits={BORROW: RateLimit(1, 60)})
+        (order, _) = await okx.loan_info()
+        # The first borrow's answer is lost; the client waits 5 s before resending it.
+        calls = [asyncio.ensure_future(okx.borrow("USDT", "1", ord_id=order.ord_id))
+                 for _ in range(2)]
+        await asyncio.sleep(1.0)
+        await okx.aclose()
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    lost, queued = run_virtual(scenario, faults={"borrow": ["drop"]})
+    assert isinstance(lost, OkxUnknownOutcomeError)  # it may have executed: it did
+    assert isinstance(lost.__cause__, OkxClientClosedError)
+    assert lost.cl_ord_id is not None
+    assert type(queued) is OkxClientClosedError  # never sent: a plain closed error
