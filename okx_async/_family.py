@@ -13,7 +13,7 @@ order is an ordinary state: the single-item reads return ``None``, the lists ``[
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
@@ -28,7 +28,7 @@ from ._endpoints import (
     Endpoint,
 )
 from ._errors import NO_ORDER, OkxNoOrderError
-from ._fanout import fan_out
+from ._fanout import fan_out, width
 from ._models import (
     BorrowCurrency,
     CollateralAsset,
@@ -63,9 +63,13 @@ class TypedCalls:
     _pipeline: Pipeline
     _fanout_concurrency: int
 
-    async def _call(self, endpoint: Endpoint[T], **args: object) -> T:
-        """Check ``args`` against the endpoint (before any request), then send it."""
-        return await self._pipeline.call(endpoint, endpoint.wire(args))
+    def _call(self, endpoint: Endpoint[T], **args: object) -> Coroutine[Any, Any, T]:
+        """Check ``args`` against the endpoint (before any request); the call, to await."""
+        return self._pipeline.call(endpoint, endpoint.wire(args))
+
+    def _workers(self, endpoint: Endpoint[Any]) -> int:
+        """How many requests of a fan-out on ``endpoint`` run at once."""
+        return width(self._fanout_concurrency, self._pipeline.rule(endpoint).requests)
 
 
 class LoanReads(TypedCalls):
@@ -145,6 +149,7 @@ class LoanReads(TypedCalls):
         :class:`~okx_async.OkxBatchError` ``.callback_errors`` (with every result in
         ``.results``).
         """
+        endpoint = MAX_COLLATERAL_REDEEM_AMOUNT
         if ccys is None:
             unique = [asset.ccy for asset in await self.collateral_assets(ord_id=ord_id)]
         else:
@@ -153,11 +158,18 @@ class LoanReads(TypedCalls):
             unique = list(dict.fromkeys(check_ccy(ccy) for ccy in ccys))
             if ord_id is not None:
                 check_id(ord_id, "ord_id")
+        if not unique:
+            return {}
+        # Every argument is checked once, here, before any request: each item's wire
+        # is the first one's with its own currency.
+        first = endpoint.wire({"ccy": unique[0], "ord_id": ord_id})
+        ccy_name = endpoint.params["ccy"].wire
+        call = self._pipeline.call
 
         async def one(ccy: str) -> MaxCollateralRedeemAmount | None:
-            return await self.max_collateral_redeem_amount(ccy, ord_id=ord_id)
+            return await call(endpoint, {**first, ccy_name: ccy})
 
-        return await fan_out(one, unique, on_result, self._fanout_concurrency)
+        return await fan_out(one, unique, on_result, self._workers(endpoint))
 
     async def max_collateral_redeem_amounts_by_order(
         self,
@@ -178,14 +190,16 @@ class LoanReads(TypedCalls):
             for order in await self.loan_info() for held in order.collateral_data
         ]
 
+        endpoint = MAX_COLLATERAL_REDEEM_AMOUNT
+
         async def one(pair: tuple[str, str]) -> MaxCollateralRedeemAmount:
             ord_id, ccy = pair
-            result = await self.max_collateral_redeem_amount(ccy, ord_id=ord_id)
+            result = await self._call(endpoint, ccy=ccy, ord_id=ord_id)
             if result is None:
                 raise OkxNoOrderError(NO_ORDER, f"order {ord_id} is gone")
             return result
 
-        return await fan_out(one, pairs, on_result, self._fanout_concurrency)
+        return await fan_out(one, pairs, on_result, self._workers(endpoint))
 
     async def loan_info(self, *, ord_id: str | None = None) -> list[LoanOrder]:
         """Every open loan order (just one with ``ord_id``); ``[]`` with none.

@@ -16,13 +16,15 @@ async def fan_out(
     call: Callable[[K], Awaitable[T]],
     items: Sequence[K],
     on_result: Callable[[K, T | Exception], None] | None,
-    concurrency: int,
+    workers: int,
 ) -> dict[K, T]:
     """Run ``call`` over ``items``; the results in the items' order, or :class:`OkxBatchError`.
 
-    A fixed pool of workers, not a task per item, keeps memory flat for huge
-    fan-outs; the limiter decides the pace either way. One item's failure, or an
-    exception from ``on_result``, stops nothing and loses nothing.
+    A fixed pool of ``workers``, not a task per item, keeps memory flat for huge
+    fan-outs. The caller sizes it to what the limiter can let through at once (see
+    :func:`width`): a worker more would only wait in the limiter's queue. The calling
+    task is one of the workers. One item's failure, or an exception from
+    ``on_result``, stops nothing and loses nothing.
     """
     results: dict[K, T] = {}
     errors: dict[K, Exception] = {}
@@ -42,9 +44,14 @@ async def fan_out(
                 except Exception as exc:  # the caller's bug must not lose the results
                     callback_errors[item] = exc
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(min(len(items), concurrency)):
-            group.create_task(worker())
+    helpers = min(len(items), workers) - 1
+    if helpers > 0:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(helpers):
+                group.create_task(worker())
+            await worker()
+    else:
+        await worker()
     ordered = {item: results[item] for item in items if item in results}
     if errors or callback_errors:
         raise OkxBatchError(
@@ -52,3 +59,13 @@ async def fan_out(
             callback_errors={i: callback_errors[i] for i in items if i in callback_errors},
         )
     return ordered
+
+
+def width(concurrency: int, requests: int) -> int:
+    """Workers for a fan-out on one budget: no more than its rule lets in flight at once.
+
+    A budget never has more than ``requests`` requests in flight or cooling, so a
+    worker beyond that would hold a task, its coroutines and a queued waiter, and
+    send nothing sooner.
+    """
+    return max(1, min(concurrency, requests))

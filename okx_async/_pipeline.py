@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from ._clock import ServerClock
@@ -73,17 +73,28 @@ class Pipeline:
         self._uids = uids
         self._uid_key = uid_key
         self.user_id = user_id if user_id is not None else uids.known(uid_key)
+        #: The limit key of each endpoint path called so far: a user id never changes.
+        self._keys: dict[str, LimitKey] = {}
 
     def rule(self, endpoint: Endpoint[Any]) -> RateLimit:
         """The rule the client applies to ``endpoint``: the caller's override or OKX's."""
         return self._rate_limits.get(endpoint.path, endpoint.rule)
 
-    async def call(self, endpoint: Endpoint[T], wire: Mapping[str, Any]) -> T:
-        """The typed result of ``endpoint`` with checked arguments ``wire``."""
+    def call(self, endpoint: Endpoint[T], wire: Mapping[str, Any]) -> Coroutine[Any, Any, T]:
+        """The typed result of ``endpoint`` with checked arguments ``wire``, to await.
+
+        A closed client raises here, before anything is awaited. Without a deadline
+        the call is :meth:`_call` itself: no coroutine in between.
+        """
         self._closer.check()
         deadline = self._retry.deadline
         if deadline is None:
-            return await self._call(endpoint, wire, CallState(None))
+            return self._call(endpoint, wire, CallState(None))
+        return self._call_within(endpoint, wire, deadline)
+
+    async def _call_within(
+        self, endpoint: Endpoint[T], wire: Mapping[str, Any], deadline: float
+    ) -> T:
         call = CallState(asyncio.get_running_loop().time() + deadline)
         try:
             async with asyncio.timeout_at(call.deadline_at):
@@ -94,7 +105,7 @@ class Pipeline:
         raise self._past_deadline(endpoint, call, deadline)
 
     async def _call(self, endpoint: Endpoint[T], wire: Mapping[str, Any], call: CallState) -> T:
-        key = await self._limit_key(endpoint, call)
+        key = self._keys.get(endpoint.path) or await self._limit_key(endpoint, call)
         request = call.request = build(
             endpoint.method, endpoint.path, wire, key=key, rule=self.rule(endpoint),
             kind=endpoint.kind, private=endpoint.private, key_param=endpoint.key_param,
@@ -123,13 +134,17 @@ class Pipeline:
     # Who is asking --------------------------------------------------------------------
 
     async def _limit_key(self, endpoint: Endpoint[Any], call: CallState) -> LimitKey:
+        """The budget ``endpoint`` is counted in, remembered once the user is known."""
         if not endpoint.per_user:
-            return LimitKey(f"ip:{self._host}", endpoint.path)
-        if self.user_id is None:
-            self.user_id = await self._uids.resolve(
-                self._uid_key, lambda: self._look_up_uid(call), self._closer.wait
-            )
-        return LimitKey(self.user_id, endpoint.path)
+            key = LimitKey(f"ip:{self._host}", endpoint.path)
+        else:
+            if self.user_id is None:
+                self.user_id = await self._uids.resolve(
+                    self._uid_key, lambda: self._look_up_uid(call), self._closer.wait
+                )
+            key = LimitKey(self.user_id, endpoint.path)
+        self._keys[endpoint.path] = key
+        return key
 
     async def _look_up_uid(self, call: CallState) -> str:
         # The user is not known yet, so neither is the budget OKX counts this by:
@@ -154,9 +169,33 @@ class Pipeline:
     ) -> T:
         tries = Tries(request)
         while True:
-            failed, syncs = await self._try(request, call, tries)
-            if failed is None:
-                return read(tries.data)
+            # One attempt, written out here rather than in a coroutine of its own: this
+            # loop runs once per request of every call.
+            self._closer.check()
+            attempt = call.current = Attempt()
+            syncs = self.clock.syncs
+            try:
+                data = await self._sender.send(
+                    request, attempt, lifetime=self._lifetime_at(call.deadline_at),
+                    send_by=tries.send_by(call),
+                )
+            except TooLate:
+                raise self._unknown(request, call, "not sent again: OKX may have forgotten "
+                                    "its clOrdId by the time it arrived") from call.last_failure
+            except OkxClientClosedError:
+                raise
+            except OkxError as exc:
+                failed = exc
+            else:
+                # A cancellation (the deadline) leaves call.current set: it may be in flight.
+                call.current = None
+                tries.sent(attempt)
+                call.sent += attempt.sent
+                return read(data)
+            # Out of the except block: what is raised from here chains only what it says.
+            call.current = None
+            tries.sent(attempt)
+            call.failed(failed, sent=attempt.sent)
             failure = classify(failed)
             decision = decide(failure, request, tries.failed(failure, call), self._retry)
             if decision.act is Act.CONFIRMED and confirmed is not None:
@@ -182,34 +221,6 @@ class Pipeline:
                          request.path, failed, tries.attempts + 1, decision.after)
             if decision.after:
                 await self._closer.wait(asyncio.sleep(decision.after))
-
-    async def _try(
-        self, request: Request, call: CallState, tries: Tries
-    ) -> tuple[OkxError | None, int]:
-        """One attempt: None (the data is in ``tries``) or its failure; and the clock seen."""
-        self._closer.check()
-        attempt = call.current = Attempt()
-        syncs = self.clock.syncs
-        try:
-            tries.data = await self._sender.send(
-                request, attempt, lifetime=self._lifetime_at(call.deadline_at),
-                send_by=tries.send_by(call),
-            )
-        except TooLate:
-            raise self._unknown(request, call, "not sent again: OKX may have forgotten its "
-                                "clOrdId by the time it arrived") from call.last_failure
-        except OkxClientClosedError:
-            raise
-        except OkxError as exc:
-            call.current = None
-            tries.sent(attempt)
-            call.failed(exc, sent=attempt.sent)
-            return exc, syncs
-        # A cancellation (the deadline) leaves call.current set: it may be in flight.
-        call.current = None
-        tries.sent(attempt)
-        call.sent += attempt.sent
-        return None, syncs
 
     async def _resync_clock(self, syncs_seen: int) -> str | None:
         """Measure OKX's clock; a failure is returned, so the 50102 stays the error raised."""

@@ -13,7 +13,7 @@ import asyncio
 from ._errors import OkxError
 from ._policy import KEY_MARGIN, MAY_HAVE_EXECUTED, Failure, History
 from ._request import KEY_RETENTION, Kind, Request
-from ._sender import Attempt, Data
+from ._sender import Attempt
 
 
 class CallState:
@@ -52,7 +52,7 @@ class CallState:
 class Tries:
     """The attempts of one request: how many count, the clock retry, the first send."""
 
-    __slots__ = ("_request", "attempts", "data", "first_sent", "resynced")
+    __slots__ = ("_request", "attempts", "first_sent", "resynced")
 
     def __init__(self, request: Request) -> None:
         self._request = request
@@ -61,7 +61,6 @@ class Tries:
         self.resynced = False
         #: Loop time of the first attempt that went out.
         self.first_sent: float | None = None
-        self.data: Data = []
 
     def sent(self, attempt: Attempt) -> None:
         if attempt.sent and self.first_sent is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -66,6 +67,23 @@ class Request:
         return self.kind is not Kind.READ
 
 
+#: Characters that percent-encoding leaves as they are, in a name or a value.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _query(wire: Mapping[str, Any]) -> str:
+    """A GET's query: ``urlencode`` with ``%20`` for spaces, and no work for plain text.
+
+    Currency codes, ids and numbers need no quoting, so joining them is the same
+    string ``urlencode`` would build, for a fraction of its cost.
+    """
+    plain = _UNRESERVED.fullmatch
+    for name, value in wire.items():
+        if not (isinstance(value, str) and plain(value) and plain(name)):
+            return urlencode(wire, quote_via=quote)
+    return "&".join(f"{name}={value}" for name, value in wire.items())
+
+
 def build(
     method: str,
     path: str,
@@ -90,7 +108,7 @@ def build(
         wire = {**wire, key_param: cl_ord_id}
     body = b""
     if method == "GET":
-        query = urlencode(wire, quote_via=quote)
+        query = _query(wire)
         target = f"{path}?{query}" if query else path
     else:
         target, body = path, json_body(wire)

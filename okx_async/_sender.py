@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any
 
 from ._closing import Closer
 from ._decode import decode_envelope
 from ._errors import OkxError
-from ._limiter import Limiter, Outcome, Permit
+from ._limiter import Limiter, Outcome
 from ._policy import limit_outcome
 from ._request import Request
 from ._signing import RequestSigner
@@ -77,7 +76,18 @@ class Sender:
         should it be abandoned mid-flight (the limiter holds its slot that long).
         """
         permit = self._limiter.slot(request.key, request.rule, lifetime=lifetime)
-        async with _Slot(permit, self._closer, send_by):
+        # A wait ended before the grant (closing, send_by) leaves no trace in the
+        # limiter: it is a cancelled waiter.
+        if send_by is None:
+            await self._closer.wait(permit.__aenter__())
+        else:
+            try:
+                async with asyncio.timeout_at(send_by):
+                    await self._closer.wait(permit.__aenter__())
+            except TimeoutError:
+                raise TooLate from None
+        # ``async with permit`` written out: one coroutine less per request.
+        try:
             headers = (
                 self._signer.headers(request.method, request.target, request.body, self._clock())
                 if request.private else {}
@@ -99,36 +109,8 @@ class Sender:
                 permit.finish(outcome)
                 raise
             permit.finish(Outcome.ACCEPTED)
-            return data
-
-
-class _Slot:
-    """``async with permit``, with a wait for the slot that closing or ``send_by`` ends.
-
-    A wait ended before the grant leaves no trace in the limiter (a cancelled waiter).
-    """
-
-    __slots__ = ("_closer", "_permit", "_send_by")
-
-    def __init__(self, permit: Permit, closer: Closer, send_by: float | None) -> None:
-        self._permit = permit
-        self._closer = closer
-        self._send_by = send_by
-
-    async def __aenter__(self) -> None:
-        if self._send_by is None:
-            await self._closer.wait(self._permit.__aenter__())
-            return
-        try:
-            async with asyncio.timeout_at(self._send_by):
-                await self._closer.wait(self._permit.__aenter__())
-        except TimeoutError:
-            raise TooLate from None
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._permit.__aexit__(exc_type, exc, tb)
+        except BaseException as exc:
+            await permit.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await permit.__aexit__(None, None, None)
+        return data
