@@ -94,7 +94,7 @@ def _result(
         mode=mode,
         n=n,
         wall_s=wall,
-        # The last answer has to come back too: the issue's own least for a slow link.
+        # The last answer has to come back too: on a slow link it weighs as much as a window.
         least_s=least_time(n) + link.min_rtt,
         link=link.key,
         successes=successes,
@@ -159,7 +159,7 @@ async def okx_async_fanout(
     )
 
 
-def _ccxt_exchange(base_url: str, *, rate_limit: bool) -> Any:
+def ccxt_exchange(base_url: str, *, rate_limit: bool) -> Any:
     """ccxt's async okx pointed at the simulator; ``rate_limit`` is ``enableRateLimit``."""
     exchange = ccxt_async.okx({
         "apiKey": CREDENTIALS.api_key,
@@ -182,7 +182,7 @@ async def ccxt_fanout(n: int, link: Link = LOOPBACK) -> FanoutResult:
     with SimServer(
         limit=LIMIT, window=WINDOW, request_latency=link.request, response_latency=link.response
     ) as server:
-        exchange = _ccxt_exchange(server.base_url, rate_limit=True)
+        exchange = ccxt_exchange(server.base_url, rate_limit=True)
         try:
             start = time.monotonic()
             outcomes = await asyncio.gather(

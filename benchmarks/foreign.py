@@ -24,7 +24,7 @@ from okx_async.simulator import DEMO_CREDENTIALS_2, DEMO_UID, least_time_beside
 
 from ._common import CREDENTIALS, LIMIT, RATE_LIMITED, REDEEM_PATH, WINDOW, currencies
 from ._server import SimServer
-from .fanout import _ccxt_exchange, ccxt_call
+from .fanout import ccxt_call, ccxt_exchange
 
 #: The other program's pace and how long before the fan-out it started.
 EVERY = 1.5
@@ -78,7 +78,7 @@ async def _okx_async(base_url: str, ccys: list[str]) -> int:
 
 
 async def _ccxt(base_url: str, ccys: list[str]) -> int:
-    exchange = _ccxt_exchange(base_url, rate_limit=True)
+    exchange = ccxt_exchange(base_url, rate_limit=True)
     try:
         outcomes = await asyncio.gather(
             *(ccxt_call(exchange, ccy) for ccy in ccys), return_exceptions=True

@@ -1,29 +1,21 @@
-"""Experiment: how much CPU per request a leaner HTTP layer would save okx-async.
+"""A measuring prototype: okx-async through a minimal HTTP/1.1 transport instead of aiohttp.
 
-The overhead benchmark shows aiohttp's client machinery, not okx-async's own code,
-is most of okx-async's CPU per request. This module backs that up with a measurement:
-a minimal HTTP/1.1 keep-alive GET on ``asyncio.Protocol``, plugged into
-``OkxClient(transport=...)`` through the client's ``Transport`` seam, against the
-default aiohttp transport and ccxt, on the same unlimited simulator child.
+aiohttp's client machinery, not okx-async's own code, is most of okx-async's CPU
+per request. The overhead benchmark's "okx-async, lean transport" row measures
+that: a minimal keep-alive GET on ``asyncio.Protocol``, plugged into
+``OkxClient(transport=...)`` through the client's ``Transport`` seam.
 
 It is a **prototype for measuring only**: plain HTTP, ``Content-Length`` bodies, no
-TLS, chunked encoding or proxy support. Run ``python -m benchmarks.lean_transport``.
+TLS, chunked encoding, proxy or timeout support. It is not shipped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import statistics
-import sys
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from okx_async import MemoryLimiter, OkxClient, OkxTransportError
-from okx_async.simulator import DEMO_UID
-
-from ._common import CREDENTIALS, REDEEM_PATH
-from ._server import SimServer
-from .overhead import UNLIMITED, Sample, _ccxt, _sample_async
+from okx_async import OkxTransportError
 
 _HEADER_END = b"\r\n\r\n"
 
@@ -117,38 +109,3 @@ class LeanTransport:
                 if connection.transport is not None:
                     connection.transport.close()
         self._idle.clear()
-
-
-async def _okx_async(base_url: str, total: int, concurrency: int, *, lean: bool) -> Sample:
-    async with OkxClient(
-        CREDENTIALS, base_url=base_url, user_id=DEMO_UID, limiter=MemoryLimiter(),
-        rate_limits={REDEEM_PATH: UNLIMITED}, transport=LeanTransport() if lean else None,
-    ) as okx:
-        return await _sample_async(okx.max_collateral_redeem_amount, total, concurrency)
-
-
-async def compare(total: int = 2000, rounds: int = 5) -> None:
-    """Print median CPU per request of each variant, interleaved over ``rounds``."""
-    variants = ("okx-async (aiohttp)", "okx-async (lean prototype)", "ccxt")
-    with SimServer(rate_limit=False) as server:
-        url = server.base_url
-        for concurrency in (1, 50):
-            cpu: dict[str, list[float]] = {name: [] for name in variants}
-            for _ in range(rounds):
-                samples = (
-                    await _okx_async(url, total, concurrency, lean=False),
-                    await _okx_async(url, total, concurrency, lean=True),
-                    await _ccxt(url, total, concurrency),
-                )
-                for name, sample in zip(variants, samples, strict=True):
-                    cpu[name].append(sample.cpu_s / total * 1e6)
-            ccxt = statistics.median(cpu["ccxt"])
-            for name in variants:
-                median = statistics.median(cpu[name])
-                print(f"concurrency {concurrency:>2}  {name:<27} {median:6.0f} µs CPU/request"
-                      f"  ({median / ccxt:.2f}x ccxt)")
-        server.finish()
-
-
-if __name__ == "__main__":
-    asyncio.run(compare(*(int(arg) for arg in sys.argv[1:3])))

@@ -1,12 +1,12 @@
 """Client overhead: requests per second and CPU per request with no rate limit in the way.
 
-The simulator runs in a child process (``rate_limit=False``), so ``time.process_time()``
-of this process is the client's CPU alone: its Python, its HTTP stack, its threads.
-Every client is driven the same way: ``concurrency`` workers each send requests one
-after another until the total is reached, after a warm-up that opens the connections.
-Rounds are interleaved across clients and the median round is reported. A bare
-aiohttp GET with signed headers is measured too, as the floor any aiohttp-based
-client (okx-async and ccxt both are) cannot go below.
+The simulator runs in a child process (``rate_limit=False``), and each measurement
+runs in a fresh child of its own (``_isolated``, ``_cpu``), so ``time.process_time()``
+there is the client's CPU alone, and no client pays for another's heap. Every client
+is driven the same way: ``concurrency`` workers each send requests one after another
+until the total is reached, after a warm-up that opens the connections. Rounds are
+interleaved across clients and the median round is reported. The "aiohttp floor" is
+the cheapest way found to send the same signed requests (:mod:`benchmarks._cpu`).
 
 Rate limiters are kept out of the way differently, because each client has a different
 switch: okx-async keeps its limiter in the path with a rule far above the load, so its
@@ -20,36 +20,29 @@ building and decoding one answer, for each client.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import sys
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import aiohttp
 from okx import utils as okx_utils
-from yarl import URL
 
-from okx_async import LimitKey, MemoryLimiter, OkxClient, RateLimit
+from okx_async import LimitKey
 from okx_async._decode import decode_envelope
 from okx_async._endpoints import MAX_COLLATERAL_REDEEM_AMOUNT
 from okx_async._request import build
-from okx_async._signing import RequestSigner, Signer
-from okx_async._transport import _SendOnce
+from okx_async._signing import RequestSigner
 from okx_async.simulator import DEMO_UID
 
-from ._common import CREDENTIALS, REDEEM_PATH, currencies, signed_get_headers
+from ._common import CREDENTIALS, REDEEM_PATH
+from ._isolated import run_isolated
 from ._server import ANY_AMOUNT, SimServer
-from .fanout import _ccxt_exchange, ccxt_call, python_okx_api
+from .fanout import ccxt_exchange
 
-#: A rule no benchmark load comes near, so okx-async's limiter admits at once.
-UNLIMITED = RateLimit(1_000_000, 1.0)
-WARMUP = 100
 #: The simulator's answer, byte for byte, for the no-network timing.
 ANSWER = json.dumps(
     {"code": "0", "msg": "", "data": [{"ccy": "USDT", "maxRedeemAmt": ANY_AMOUNT}]},
@@ -112,139 +105,26 @@ class CodecResult:
     us_per_request: float
 
 
-async def _drive(call: Callable[[str], Awaitable[Any]], total: int, concurrency: int) -> int:
-    """Send ``total`` requests from ``concurrency`` tasks; return how many failed."""
-    ccys = iter(currencies(total))
-    failures = 0
-
-    async def worker() -> None:
-        nonlocal failures
-        for ccy in ccys:  # one shared iterator: the workers split the work
-            try:
-                await call(ccy)
-            except Exception:
-                failures += 1
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return failures
-
-
-async def _sample_async(
-    call: Callable[[str], Awaitable[Any]], total: int, concurrency: int
-) -> Sample:
-    await _drive(call, WARMUP, concurrency)  # opens the connections, fills caches
-    cpu, wall = time.process_time(), time.perf_counter()
-    failures = await _drive(call, total, concurrency)
-    return Sample(time.perf_counter() - wall, time.process_time() - cpu, failures)
-
-
-async def _okx_async(base_url: str, total: int, concurrency: int) -> Sample:
-    async with OkxClient(
-        CREDENTIALS,
-        base_url=base_url,
-        user_id=DEMO_UID,
-        limiter=MemoryLimiter(),
-        rate_limits={REDEEM_PATH: UNLIMITED},
-    ) as okx:
-        return await _sample_async(okx.max_collateral_redeem_amount, total, concurrency)
-
-
-async def _aiohttp_floor(base_url: str, total: int, concurrency: int) -> Sample:
-    """A bare aiohttp GET with correctly signed headers: what any aiohttp client pays."""
-    signer = Signer(CREDENTIALS.secret_key)
-
-    async with aiohttp.ClientSession() as session:
-
-        async def call(ccy: str) -> bytes:
-            path = f"{REDEEM_PATH}?ccy={ccy}"
-            headers = signed_get_headers(signer, path)
-            async with session.get(base_url + path, headers=headers) as response:
-                return await response.read()
-
-        return await _sample_async(call, total, concurrency)
-
-
-async def _aiohttp_send_once(base_url: str, total: int, concurrency: int) -> Sample:
-    """The floor plus what okx-async's transport adds for correctness: the bytes sent
-    exactly as signed (``URL(encoded=True)``), no redirects, the per-request timeout,
-    and the middleware that refuses aiohttp's hidden resend."""
-    signer = Signer(CREDENTIALS.secret_key)
-    timeout = aiohttp.ClientTimeout(total=10.0, connect=5.0)
-
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-
-        async def call(ccy: str) -> bytes:
-            path = f"{REDEEM_PATH}?ccy={ccy}"
-            headers = signed_get_headers(signer, path)
-            async with session.get(
-                URL(base_url + path, encoded=True), headers=headers, timeout=timeout,
-                allow_redirects=False, middlewares=(_SendOnce(),),
-            ) as response:
-                return await response.read()
-
-        return await _sample_async(call, total, concurrency)
-
-
-async def _ccxt(base_url: str, total: int, concurrency: int) -> Sample:
-    exchange = _ccxt_exchange(base_url, rate_limit=False)
-    try:
-        return await _sample_async(lambda ccy: ccxt_call(exchange, ccy), total, concurrency)
-    finally:
-        await exchange.close()
-
-
-def _drive_threads(call: Callable[[str], dict[str, Any]], total: int, threads: int) -> int:
-    """Like :func:`_drive`, with ``threads`` OS threads sharing one blocking client."""
-    ccys = iter(currencies(total))
-    lock = threading.Lock()
-    failures = 0
-
-    def worker() -> None:
-        nonlocal failures
-        while True:
-            with lock:  # a shared iterator is not thread-safe on its own
-                ccy = next(ccys, None)
-            if ccy is None:
-                return
-            if str(call(ccy).get("code")) != "0":
-                with lock:
-                    failures += 1
-
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return failures
-
-
-def _python_okx_blocking(base_url: str, total: int, concurrency: int) -> Sample:
-    api = python_okx_api(base_url)
-    try:
-        _drive_threads(api.max_collateral_redeem_amount, WARMUP, concurrency)
-        cpu, wall = time.process_time(), time.perf_counter()
-        failures = _drive_threads(api.max_collateral_redeem_amount, total, concurrency)
-        return Sample(time.perf_counter() - wall, time.process_time() - cpu, failures)
-    finally:
-        api.close()
-
-
-async def _python_okx(base_url: str, total: int, concurrency: int) -> Sample:
-    # Blocking threads: run them off the loop, which sits idle meanwhile.
-    return await asyncio.to_thread(_python_okx_blocking, base_url, total, concurrency)
-
-
-#: Every client measured, in table order; "aiohttp floor" is a reference, not a rival.
-CLIENTS: dict[str, Callable[[str, int, int], Awaitable[Sample]]] = {
-    "okx-async": _okx_async,
-    "aiohttp floor": _aiohttp_floor,
-    "floor + send-once": _aiohttp_send_once,
-    "ccxt": _ccxt,
-    "python-okx": _python_okx,
+#: Every client measured, in table order: the function that measures it in its
+#: child (:mod:`benchmarks._cpu`) and its arguments. The floors are references.
+CLIENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "okx-async": ("load_okx_async", {}),
+    "aiohttp floor": ("load_bare", {"form": "floor"}),
+    "floor + send-once": ("load_bare", {"form": "send-once"}),
+    "ccxt": ("load_ccxt", {}),
+    "python-okx": ("load_python_okx", {}),
+    "okx-async, lean transport": ("load_okx_async", {"lean": True}),
 }
 
 
-async def run_load(
+def _sample(name: str, base_url: str, total: int, concurrency: int) -> Sample:
+    function, options = CLIENTS[name]
+    out = run_isolated(f"benchmarks._cpu:{function}", base_url=base_url, total=total,
+                       concurrency=concurrency, **options)
+    return Sample(out["wall_s"], out["cpu_s"], out["failures"])
+
+
+def run_load(
     total: int, rounds: int, concurrencies: tuple[int, ...] = (1, 50)
 ) -> list[LoadResult]:
     """Each client at each concurrency against one unlimited simulator child.
@@ -256,9 +136,9 @@ async def run_load(
     with SimServer(rate_limit=False) as server:
         for _ in range(rounds):
             for concurrency in concurrencies:
-                for name, sample in CLIENTS.items():
+                for name in CLIENTS:
                     samples[name, concurrency].append(
-                        await sample(server.base_url, total, concurrency)
+                        _sample(name, server.base_url, total, concurrency)
                     )
         server.finish()
     results = [
@@ -267,11 +147,46 @@ async def run_load(
     ]
     for r in results:
         print(
-            f"  overhead {r.client:<13} concurrency {r.concurrency:<3} {r.rps:8.0f} req/s  "
+            f"  overhead {r.client:<17} concurrency {r.concurrency:<3} {r.rps:8.0f} req/s  "
             f"{r.cpu_us:6.0f} us CPU/request (rounds: {r.cpu_us_rounds})",
             file=sys.stderr,
             flush=True,
         )
+    return results
+
+
+@dataclass
+class FloorResult:
+    """One form of the bare signed GET at one concurrency (:func:`benchmarks._cpu.bare_get`)."""
+
+    form: str
+    concurrency: int
+    requests: int
+    cpu_us_rounds: list[float]
+
+    @property
+    def cpu_us(self) -> float:
+        return statistics.median(self.cpu_us_rounds)
+
+
+def run_floors(
+    total: int, rounds: int, concurrencies: tuple[int, ...] = (10, 20, 50, 100, 300)
+) -> list[FloorResult]:
+    """The bare GET's forms at several concurrencies: where the cheapest floor is."""
+    samples: dict[tuple[str, int], list[float]] = defaultdict(list)
+    forms = ("floor", "plain", "send-once")
+    with SimServer(rate_limit=False) as server:
+        for _ in range(rounds):
+            for concurrency in concurrencies:
+                for form in forms:
+                    out = run_isolated("benchmarks._cpu:load_bare", base_url=server.base_url,
+                                       total=total, concurrency=concurrency, form=form)
+                    samples[form, concurrency].append(round(out["cpu_s"] / total * 1e6, 1))
+        server.finish()
+    results = [FloorResult(form, c, total, runs) for (form, c), runs in samples.items()]
+    for r in results:
+        print(f"  floors   {r.form:<9} concurrency {r.concurrency:<3} {r.cpu_us:6.0f} us "
+              f"CPU/request (rounds: {r.cpu_us_rounds})", file=sys.stderr, flush=True)
     return results
 
 
@@ -299,7 +214,7 @@ def _okx_async_codec() -> Callable[[], object]:
 
 
 def _ccxt_codec() -> Callable[[], object]:
-    exchange = _ccxt_exchange("http://127.0.0.1:9", rate_limit=False)
+    exchange = ccxt_exchange("http://127.0.0.1:9", rate_limit=False)
     path = "finance/flexible-loan/max-collateral-redeem-amount"
     text = ANSWER.decode()
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from ._common import LINKS, WINDOW
 from .fanout import FanoutResult
 from .foreign import ForeignResult
-from .overhead import CodecResult, LoadResult
+from .overhead import CodecResult, FloorResult, LoadResult
 from .scale import ScaleResult
 from .soak import SoakResult
-from .tenants import TenantsResult
+from .tenants import FLOOR, TenantsResult
 
-#: The issue's targets.
+#: The targets.
 MIN_EFFICIENCY = 0.97
 MAX_CPU_RATIO = 0.5
 MAX_PEAK_MB = 100.0
@@ -22,7 +22,6 @@ MAX_PEAK_MB = 100.0
 MAX_GROWTH_FACTOR = 2.0
 #: "No waiting" for N <= 5: a grant takes microseconds, so anything under 1 ms.
 NO_WAIT_MS = 1.0
-#: Issue 11's goals.
 SLOW_ANSWER = 1.5
 MAX_SLOW_RATIO = 1.15
 MAX_OVERHEAD_VS_FLOOR = 1.15
@@ -33,7 +32,7 @@ MAX_FOREIGN_RATIO = 1.3
 
 @dataclass
 class Target:
-    """One target of the issue and how this run did against it."""
+    """One target and how this run did against it."""
 
     name: str
     measured: str
@@ -95,16 +94,35 @@ def load_table(results: list[LoadResult]) -> str:
     rows: list[list[object]] = []
     for r in results:
         base = _base(results, r.concurrency)
+        floor = _floor(results, r.concurrency)
         rows.append([
             r.client, r.concurrency, r.requests, round(r.rps), round(r.cpu_us),
+            f"{r.cpu_us / floor.cpu_us:.2f}x" if floor else None,
             f"{r.cpu_us / base.cpu_us:.2f}x" if base else None,
             f"{r.rps / base.rps:.2f}x" if base else None,
+            " / ".join(f"{v:.0f}" for v in r.cpu_us_rounds),
             r.failures,
         ])
     return table(
-        ["client", "concurrency", "requests", "req/s", "CPU µs/req", "CPU vs okx-async",
-         "req/s vs okx-async", "failed"],
+        ["client", "concurrency", "requests", "req/s", "CPU µs/req", "CPU vs floor",
+         "CPU vs okx-async", "req/s vs okx-async", "rounds µs", "failed"],
         rows,
+    )
+
+
+def _floor(results: Sequence[LoadResult], concurrency: int) -> LoadResult | None:
+    return next((r for r in results
+                 if r.client == "aiohttp floor" and r.concurrency == concurrency), None)
+
+
+def floors_table(results: list[FloorResult]) -> str:
+    forms = list(dict.fromkeys(r.form for r in results))
+    concurrencies = sorted({r.concurrency for r in results})
+    cell = {(r.form, r.concurrency): r for r in results}
+    return table(
+        ["form", *(f"{c} at once" for c in concurrencies)],
+        [[form, *(round(cell[form, c].cpu_us) if (form, c) in cell else None
+                  for c in concurrencies)] for form in forms],
     )
 
 
@@ -160,7 +178,7 @@ def targets(
     foreign: list[ForeignResult] | None = None,
     tenants: list[TenantsResult] | None = None,
 ) -> list[Target]:
-    """Check the issues' targets against whatever this run measured."""
+    """Check the targets against whatever this run measured."""
     checks: list[Target] = network_targets(links or [], load, foreign or [], tenants or [])
     batch = {r.n: r for r in fanout if r.client == "okx-async" and r.mode == "batch method"}
     for n in (31, 101):
@@ -240,17 +258,19 @@ def foreign_table(results: list[ForeignResult]) -> str:
 
 
 def tenants_table(results: list[TenantsResult]) -> str:
-    floor = next((r for r in results if r.client == "aiohttp floor"), None)
+    rows: list[list[object]] = []
+    for r in results:
+        floor = next((f for f in results if f.client == FLOOR and f.users == r.users), None)
+        rows.append([
+            r.client, f"{r.users} x {r.per_user}", r.wall_s, round(r.cpu_us),
+            f"{r.cpu_us / floor.cpu_us:.2f}x" if floor else None,
+            " / ".join(f"{v:.0f}" for v in r.cpu_us_rounds), r.peak_tasks,
+            r.peak_rss_growth_mb, r.failures,
+        ])
     return table(
         ["client", "users x queries", "wall s", "CPU µs/req", "vs floor", "rounds µs",
          "peak tasks", "RSS growth MB", "failed"],
-        [
-            [r.client, f"{r.users} x {r.per_user}", r.wall_s, round(r.cpu_us),
-             f"{r.cpu_us / floor.cpu_us:.2f}x" if floor else None,
-             " / ".join(f"{v:.0f}" for v in r.cpu_us_rounds), r.peak_tasks,
-             r.peak_rss_growth_mb, r.failures]
-            for r in results
-        ],
+        rows,
     )
 
 
@@ -260,7 +280,7 @@ def network_targets(
     foreign: list[ForeignResult],
     tenants: list[TenantsResult],
 ) -> list[Target]:
-    """Issue 11's goals, for whatever this run measured."""
+    """The goals on links, CPU and foreign traffic, for whatever this run measured."""
     checks: list[Target] = []
     ours = {(r.link, r.n): r for r in links if r.client == "okx-async"}
     ccxt = {(r.link, r.n): r for r in links if r.client == "ccxt"}
@@ -302,9 +322,10 @@ def network_targets(
             f"{base.cpu_us:.0f} vs {floor.cpu_us:.0f} µs = {ratio:.2f}x",
             ratio <= MAX_OVERHEAD_VS_FLOOR,
         ))
-    mine = next((r for r in tenants if r.client == "okx-async"), None)
-    bare = next((r for r in tenants if r.client == "aiohttp floor"), None)
-    if mine and bare:
+    for mine in (r for r in tenants if r.client == "okx-async"):
+        bare = next((r for r in tenants if r.client == FLOOR and r.users == mine.users), None)
+        if bare is None:
+            continue
         ratio = mine.cpu_us / bare.cpu_us
         checks.append(Target(
             f"{mine.users} users x {mine.per_user}: CPU/request <= {MAX_TENANTS_VS_FLOOR}x "

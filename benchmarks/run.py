@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the package 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("fanout", "links", "foreign", "tenants", "overhead", "codec", "scale")
+SECTIONS = ("fanout", "links", "foreign", "tenants", "overhead", "floors", "codec", "scale")
 RESULTS = ROOT / "benchmarks" / "results"
 #: Where a run writes unless told otherwise: ignored by git.
 LOCAL = RESULTS / "local"
@@ -49,10 +49,12 @@ class Plan:
     #: Link profile -> sizes, each run by okx-async and ccxt.
     link_ns: dict[str, list[int]]
     foreign_n: int
-    #: Users, queries per user, rounds.
-    tenants: tuple[int, int, int]
+    #: User counts, queries per user, rounds.
+    tenants: tuple[list[int], int, int]
     load_requests: int
     load_rounds: int
+    #: Requests and rounds of each form and concurrency of the bare GET.
+    floors: tuple[int, int]
     codec_iterations: int
     scale_ns: list[int]
     plot_n: int
@@ -61,10 +63,11 @@ class Plan:
 FULL = Plan(
     [5, 31, 101],
     {"jitter40": [31, 101], "wan50": [5, 31], "wan150": [5, 31], "slow": [5, 20]},
-    30, (1000, 10, 3), 2000, 5, 20_000, [1000, 10_000], 31,
+    30, ([300, 1000], 10, 3), 3000, 5, (3000, 3), 20_000, [1000, 10_000], 31,
 )
 QUICK = Plan(
-    [5, 16], {"wan150": [16], "slow": [10]}, 15, (200, 10, 1), 300, 1, 2000, [500, 2000], 16
+    [5, 16], {"wan150": [16], "slow": [10]}, 15, ([100], 10, 1), 500, 1, (500, 1), 2000,
+    [500, 2000], 16,
 )
 
 
@@ -108,7 +111,7 @@ def _plot_path(args: argparse.Namespace) -> Path:
 def _record(obj: Any) -> dict[str, Any]:
     """A result as JSON: its fields plus the derived numbers the tables show."""
     data = dataclasses.asdict(obj)
-    for name in ("efficiency", "rps", "cpu_us", "growth", "ratio", "requests"):
+    for name in ("efficiency", "rps", "cpu_us", "growth", "ratio"):
         if hasattr(obj, name):
             data[name] = getattr(obj, name)
     return data
@@ -149,7 +152,14 @@ def _run(args: argparse.Namespace) -> int:
     from benchmarks._machine import describe, machine_info
     from benchmarks.fanout import FanoutResult, run_fanout, run_links
     from benchmarks.foreign import ForeignResult, run_foreign
-    from benchmarks.overhead import CodecResult, LoadResult, run_codec, run_load
+    from benchmarks.overhead import (
+        CodecResult,
+        FloorResult,
+        LoadResult,
+        run_codec,
+        run_floors,
+        run_load,
+    )
     from benchmarks.plot import plot_link_panels
     from benchmarks.scale import ScaleResult, run_scale
     from benchmarks.tenants import TenantsResult, run_tenants
@@ -167,27 +177,20 @@ def _run(args: argparse.Namespace) -> int:
     sections = set(args.only or SECTIONS)
     began = time.monotonic()
     print("\nRunning (each line is one case):", file=sys.stderr, flush=True)
-    fanout: list[FanoutResult] = []
-    links: list[FanoutResult] = []
-    foreign: list[ForeignResult] = []
-    tenants: list[TenantsResult] = []
-    load: list[LoadResult] = []
-    codec: list[CodecResult] = []
-    scale: list[ScaleResult] = []
-    if "fanout" in sections:
-        fanout = asyncio.run(run_fanout(plan.fanout_ns, latency_n=None))
-    if "links" in sections:
-        links = asyncio.run(run_links(plan.link_ns))
-    if "foreign" in sections:
-        foreign = asyncio.run(run_foreign(plan.foreign_n))
-    if "tenants" in sections:
-        tenants = asyncio.run(run_tenants(*plan.tenants))
-    if "overhead" in sections:
-        load = asyncio.run(run_load(plan.load_requests, plan.load_rounds))
-    if "codec" in sections:
-        codec = run_codec(plan.codec_iterations)
-    if "scale" in sections:
-        scale = run_scale(plan.scale_ns)
+    run = sections.__contains__
+    fanout: list[FanoutResult] = (
+        asyncio.run(run_fanout(plan.fanout_ns, latency_n=None)) if run("fanout") else [])
+    links: list[FanoutResult] = asyncio.run(run_links(plan.link_ns)) if run("links") else []
+    foreign: list[ForeignResult] = (
+        asyncio.run(run_foreign(plan.foreign_n)) if run("foreign") else [])
+    users, per_user, rounds = plan.tenants if run("tenants") else ([], 0, 0)
+    tenants: list[TenantsResult] = [
+        r for count in users for r in run_tenants(count, per_user, rounds)]
+    load: list[LoadResult] = (
+        run_load(plan.load_requests, plan.load_rounds) if run("overhead") else [])
+    floors: list[FloorResult] = run_floors(*plan.floors) if run("floors") else []
+    codec: list[CodecResult] = run_codec(plan.codec_iterations) if run("codec") else []
+    scale: list[ScaleResult] = run_scale(plan.scale_ns) if run("scale") else []
     checks = report.targets(fanout, load, scale, links=links, foreign=foreign, tenants=tenants)
     duration = time.monotonic() - began
 
@@ -201,6 +204,8 @@ def _run(args: argparse.Namespace) -> int:
             tenants and report.tenants_table(tenants),
         "Client overhead (simulator unlimited, in another process)":
             load and report.load_table(load),
+        "The floor: forms of the bare signed GET, CPU µs per request":
+            floors and report.floors_table(floors),
         "Signing + decoding per request, no network": codec and report.codec_table(codec),
         "Scale (5 per 10 ms)": scale and report.scale_table(scale),
     }
@@ -218,6 +223,7 @@ def _run(args: argparse.Namespace) -> int:
         "foreign": [_record(r) for r in foreign],
         "tenants": [_record(r) for r in tenants],
         "overhead": [_record(r) for r in load],
+        "floors": [_record(r) for r in floors],
         "codec": [_record(r) for r in codec],
         "scale": [_record(r) for r in scale],
         "targets": [dataclasses.asdict(t) for t in checks],
