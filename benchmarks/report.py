@@ -11,6 +11,7 @@ from .foreign import ForeignResult
 from .overhead import CodecResult, FloorResult, LoadResult
 from .scale import ScaleResult
 from .soak import SoakResult
+from .swc import SwcRun
 from .tenants import FLOOR, TenantsResult
 
 #: The targets.
@@ -28,6 +29,7 @@ MAX_OVERHEAD_VS_FLOOR = 1.15
 MAX_TENANTS_VS_FLOOR = 2.0
 MAX_FOREIGN_REJECTIONS = 3
 MAX_FOREIGN_RATIO = 1.3
+MAX_SWC_REJECTIONS = 2
 
 
 @dataclass
@@ -177,9 +179,20 @@ def targets(
     links: list[FanoutResult] | None = None,
     foreign: list[ForeignResult] | None = None,
     tenants: list[TenantsResult] | None = None,
+    swc: list[SwcRun] | None = None,
 ) -> list[Target]:
     """Check the targets against whatever this run measured."""
     checks: list[Target] = network_targets(links or [], load, foreign or [], tenants or [])
+    for link in dict.fromkeys(r.link for r in swc or []):
+        runs = [r for r in swc or [] if r.link == link]
+        worst = max(r.rejections for r in runs)
+        checks.append(Target(
+            f"sliding-window counter, {LINKS[link].name}, any start phase: "
+            f"<= {MAX_SWC_REJECTIONS} rejections, every result",
+            f"{worst} at most over {len(runs)} runs "
+            f"({sum(r.rejections for r in runs)} in all)",
+            worst <= MAX_SWC_REJECTIONS and all(r.successes == r.n for r in runs),
+        ))
     batch = {r.n: r for r in fanout if r.client == "okx-async" and r.mode == "batch method"}
     for n in (31, 101):
         r = batch.get(n)
@@ -342,3 +355,21 @@ def network_targets(
             f.rejections <= MAX_FOREIGN_REJECTIONS and f.ratio <= MAX_FOREIGN_RATIO,
         ))
     return checks
+
+
+def swc_table(results: list[SwcRun]) -> str:
+    rows: list[list[object]] = []
+    for link in dict.fromkeys(r.link for r in results):
+        runs = [r for r in results if r.link == link]
+        counts = [r.rejections for r in runs]
+        rows.append([
+            LINKS[link].name, len(runs), runs[0].n,
+            ", ".join(f"{k}: {counts.count(k)}" for k in sorted(set(counts))),
+            max(counts), min(r.successes for r in runs),
+            f"{min(r.wall_s for r in runs):.1f}-{max(r.wall_s for r in runs):.1f}",
+        ])
+    return table(
+        ["link", "runs", "N", "runs by rejections", "most rejections", "fewest results",
+         "wall s"],
+        rows,
+    )

@@ -30,7 +30,9 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the package 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("fanout", "links", "foreign", "tenants", "overhead", "floors", "codec", "scale")
+SECTIONS = (
+    "fanout", "links", "foreign", "swc", "tenants", "overhead", "floors", "codec", "scale",
+)
 RESULTS = ROOT / "benchmarks" / "results"
 #: Where a run writes unless told otherwise: ignored by git.
 LOCAL = RESULTS / "local"
@@ -49,6 +51,8 @@ class Plan:
     #: Link profile -> sizes, each run by okx-async and ccxt.
     link_ns: dict[str, list[int]]
     foreign_n: int
+    #: Runs at random start phases against a sliding-window counter, per link.
+    swc: tuple[int, tuple[str, ...]]
     #: User counts, queries per user, rounds.
     tenants: tuple[list[int], int, int]
     load_requests: int
@@ -63,11 +67,11 @@ class Plan:
 FULL = Plan(
     [5, 31, 101],
     {"jitter40": [31, 101], "wan50": [5, 31], "wan150": [5, 31], "slow": [5, 20]},
-    30, ([300, 1000], 10, 3), 3000, 5, (3000, 3), 20_000, [1000, 10_000], 31,
+    30, (20, ("loopback",)), ([300, 1000], 10, 3), 3000, 5, (3000, 3), 20_000, [1000, 10_000], 31,
 )
 QUICK = Plan(
-    [5, 16], {"wan150": [16], "slow": [10]}, 15, ([100], 10, 1), 500, 1, (500, 1), 2000,
-    [500, 2000], 16,
+    [5, 16], {"wan150": [16], "slow": [10]}, 15, (2, ("loopback",)), ([100], 10, 1), 500, 1,
+    (500, 1), 2000, [500, 2000], 16,
 )
 
 
@@ -162,6 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     from benchmarks.plot import plot_link_panels
     from benchmarks.scale import ScaleResult, run_scale
+    from benchmarks.swc import SwcRun, run_swc
     from benchmarks.tenants import TenantsResult, run_tenants
 
     plan = QUICK if args.quick else FULL
@@ -183,6 +188,7 @@ def _run(args: argparse.Namespace) -> int:
     links: list[FanoutResult] = asyncio.run(run_links(plan.link_ns)) if run("links") else []
     foreign: list[ForeignResult] = (
         asyncio.run(run_foreign(plan.foreign_n)) if run("foreign") else [])
+    swc: list[SwcRun] = asyncio.run(run_swc(plan.swc[0], links=plan.swc[1])) if run("swc") else []
     users, per_user, rounds = plan.tenants if run("tenants") else ([], 0, 0)
     tenants: list[TenantsResult] = [
         r for count in users for r in run_tenants(count, per_user, rounds)]
@@ -191,7 +197,8 @@ def _run(args: argparse.Namespace) -> int:
     floors: list[FloorResult] = run_floors(*plan.floors) if run("floors") else []
     codec: list[CodecResult] = run_codec(plan.codec_iterations) if run("codec") else []
     scale: list[ScaleResult] = run_scale(plan.scale_ns) if run("scale") else []
-    checks = report.targets(fanout, load, scale, links=links, foreign=foreign, tenants=tenants)
+    checks = report.targets(fanout, load, scale, links=links, foreign=foreign, tenants=tenants,
+                            swc=swc)
     duration = time.monotonic() - began
 
     tables = {
@@ -200,6 +207,8 @@ def _run(args: argparse.Namespace) -> int:
             links and report.links_table(links),
         "Foreign traffic (another program on the user, 1 per 1.5 s)":
             foreign and report.foreign_table(foreign),
+        "Sliding-window counter, 30 queries at random start phases":
+            swc and report.swc_table(swc),
         "Many tenants in one process (server unlimited, in another process)":
             tenants and report.tenants_table(tenants),
         "Client overhead (simulator unlimited, in another process)":
@@ -221,6 +230,7 @@ def _run(args: argparse.Namespace) -> int:
         "fanout": [_record(r) for r in fanout],
         "links": [_record(r) for r in links],
         "foreign": [_record(r) for r in foreign],
+        "swc": [_record(r) for r in swc],
         "tenants": [_record(r) for r in tenants],
         "overhead": [_record(r) for r in load],
         "floors": [_record(r) for r in floors],

@@ -189,7 +189,6 @@ class Pipeline:
             else:
                 # A cancellation (the deadline) leaves call.current set: it may be in flight.
                 call.current = None
-                tries.sent(attempt)
                 call.sent += attempt.sent
                 return read(data)
             # Out of the except block: what is raised from here chains only what it says.
