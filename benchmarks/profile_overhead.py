@@ -90,6 +90,16 @@ def render(profile: dict[str, Any], requests: int) -> str:
     return "\n".join(lines)
 
 
+def profile_tenants(users: int, top: int) -> dict[str, Any]:
+    """The profile of ``users`` user IDs x 10 queries, in a fresh process."""
+    with SimServer(rate_limit=False) as server:
+        out = run_isolated("benchmarks._cpu:tenants_okx_async", base_url=server.base_url,
+                           users=users, per_user=10, profile=top)
+        server.finish()
+    profile: dict[str, Any] = out["profile"]
+    return profile
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_overhead")
     case = parser.add_mutually_exclusive_group()
@@ -101,18 +111,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="requests of the no-limit load (default 5000)")
     parser.add_argument("--top", type=int, default=20, help="functions to list (default 20)")
     args = parser.parse_args(argv)
+    if args.tenants:
+        print(render(profile_tenants(args.tenants, args.top), args.tenants * 10))
+        return 0
     with SimServer(rate_limit=False) as server:
-        if args.tenants:
-            out = run_isolated("benchmarks._cpu:tenants_okx_async", base_url=server.base_url,
-                               users=args.tenants, per_user=10, profile=args.top)
-            requests = args.tenants * 10
-        else:
-            out = run_isolated("benchmarks._cpu:load_okx_async", base_url=server.base_url,
-                               total=args.requests, concurrency=args.concurrency,
-                               profile=args.top)
-            requests = args.requests
+        out = run_isolated("benchmarks._cpu:load_okx_async", base_url=server.base_url,
+                           total=args.requests, concurrency=args.concurrency, profile=args.top)
         server.finish()
-    print(render(out["profile"], requests))
+    print(render(out["profile"], args.requests))
     return 0
 
 

@@ -31,12 +31,15 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``: make the package 
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = (
-    "fanout", "links", "foreign", "swc", "tenants", "overhead", "floors", "codec", "scale",
+    "fanout", "links", "foreign", "swc", "tenants", "profile", "overhead", "floors", "codec",
+    "scale",
 )
 RESULTS = ROOT / "benchmarks" / "results"
 #: Where a run writes unless told otherwise: ignored by git.
 LOCAL = RESULTS / "local"
 PUBLISHED_PLOT = ROOT / "docs" / "img" / "requests-over-time.png"
+#: Functions listed in the profile of the many-tenants case.
+PROFILE_TOP = 15
 MISSING_EXTRA = (
     "the benchmarks need the bench extra ({missing} is missing): "
     "pip install -e '.[bench]'"
@@ -165,6 +168,7 @@ def _run(args: argparse.Namespace) -> int:
         run_load,
     )
     from benchmarks.plot import plot_link_panels
+    from benchmarks.profile_overhead import profile_tenants, render
     from benchmarks.scale import ScaleResult, run_scale
     from benchmarks.swc import SwcRun, run_swc
     from benchmarks.tenants import TenantsResult, run_tenants
@@ -195,6 +199,7 @@ def _run(args: argparse.Namespace) -> int:
     load: list[LoadResult] = (
         run_load(plan.load_requests, plan.load_rounds) if run("overhead") else [])
     floors: list[FloorResult] = run_floors(*plan.floors) if run("floors") else []
+    profile = profile_tenants(plan.tenants[0][0], PROFILE_TOP) if run("profile") else None
     codec: list[CodecResult] = run_codec(plan.codec_iterations) if run("codec") else []
     scale: list[ScaleResult] = run_scale(plan.scale_ns) if run("scale") else []
     checks = report.targets(fanout, load, scale, links=links, foreign=foreign, tenants=tenants,
@@ -215,6 +220,8 @@ def _run(args: argparse.Namespace) -> int:
             load and report.load_table(load),
         "The floor: forms of the bare signed GET, CPU µs per request":
             floors and report.floors_table(floors),
+        f"Where okx-async's CPU goes: {plan.tenants[0][0]} users x 10, profiled":
+            profile and render(profile, plan.tenants[0][0] * 10),
         "Signing + decoding per request, no network": codec and report.codec_table(codec),
         "Scale (5 per 10 ms)": scale and report.scale_table(scale),
     }
@@ -234,6 +241,7 @@ def _run(args: argparse.Namespace) -> int:
         "tenants": [_record(r) for r in tenants],
         "overhead": [_record(r) for r in load],
         "floors": [_record(r) for r in floors],
+        "profile": profile,
         "codec": [_record(r) for r in codec],
         "scale": [_record(r) for r in scale],
         "targets": [dataclasses.asdict(t) for t in checks],
