@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ._errors import OkxClientClosedError
 
 T = TypeVar("T")
+
+CLOSED_WHILE_WAITING = "the client was closed while the call waited"
 
 
 class Closer:
@@ -46,16 +48,32 @@ class Closer:
             if asyncio.iscoroutine(awaitable):
                 awaitable.close()  # never started: no "never awaited" warning
             self.check()
-        task = asyncio.current_task()
-        assert task is not None
-        self._waiting.add(task)
+        task = self.enter()
         try:
             return await awaitable
         except asyncio.CancelledError:
-            if task not in self._closed_out or task.uncancel() > 0:
+            if not self.closed_it(task):
                 raise
         finally:
-            self._waiting.discard(task)
-            self._closed_out.discard(task)
+            self.leave(task)
         # Out of the except block, so no CancelledError is chained to it.
-        raise OkxClientClosedError("the client was closed while the call waited")
+        raise OkxClientClosedError(CLOSED_WHILE_WAITING)
+
+    # The steps of :meth:`wait`, for a caller that awaits in its own frame (the sender's
+    # wait for a slot): enter(), await, closed_it() on a CancelledError, leave().
+
+    def enter(self) -> asyncio.Task[Any]:
+        """The current task starts a wait that :meth:`close` ends; returns the task."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        return task
+
+    def closed_it(self, task: asyncio.Task[Any]) -> bool:
+        """After a CancelledError in ``task``'s wait: True if :meth:`close` alone caused it."""
+        return task in self._closed_out and task.uncancel() == 0
+
+    def leave(self, task: asyncio.Task[Any]) -> None:
+        """``task``'s wait is over."""
+        self._waiting.discard(task)
+        self._closed_out.discard(task)

@@ -166,8 +166,9 @@ class LoanReads(TypedCalls):
         ccy_name = endpoint.params["ccy"].wire
         call = self._pipeline.call
 
-        async def one(ccy: str) -> MaxCollateralRedeemAmount | None:
-            return await call(endpoint, {**first, ccy_name: ccy})
+        def one(ccy: str) -> Coroutine[Any, Any, MaxCollateralRedeemAmount | None]:
+            # The pipeline's own coroutine, awaited by the worker: no layer of ours.
+            return call(endpoint, {**first, ccy_name: ccy})
 
         return await fan_out(one, unique, on_result, self._workers(endpoint))
 

@@ -83,14 +83,20 @@ class Pipeline:
     def call(self, endpoint: Endpoint[T], wire: Mapping[str, Any]) -> Coroutine[Any, Any, T]:
         """The typed result of ``endpoint`` with checked arguments ``wire``, to await.
 
-        A closed client raises here, before anything is awaited. Without a deadline
-        the call is :meth:`_call` itself: no coroutine in between.
+        A closed client raises here, before anything is awaited. The common case, a
+        read without a deadline whose budget is known, is :meth:`_attempts` itself:
+        no coroutine in between, which a request waiting for its slot would keep alive.
         """
         self._closer.check()
         deadline = self._retry.deadline
-        if deadline is None:
+        if deadline is not None:
+            return self._call_within(endpoint, wire, deadline)
+        key = self._keys.get(endpoint.path)
+        if key is None or endpoint.kind is not Kind.READ:
             return self._call(endpoint, wire, CallState(None))
-        return self._call_within(endpoint, wire, deadline)
+        call = CallState(None)
+        request = call.request = self._request(endpoint, wire, key)
+        return self._attempts(request, endpoint.result, call, None)
 
     async def _call_within(
         self, endpoint: Endpoint[T], wire: Mapping[str, Any], deadline: float
@@ -106,10 +112,7 @@ class Pipeline:
 
     async def _call(self, endpoint: Endpoint[T], wire: Mapping[str, Any], call: CallState) -> T:
         key = self._keys.get(endpoint.path) or await self._limit_key(endpoint, call)
-        request = call.request = build(
-            endpoint.method, endpoint.path, wire, key=key, rule=self.rule(endpoint),
-            kind=endpoint.kind, private=endpoint.private, key_param=endpoint.key_param,
-        )
+        request = call.request = self._request(endpoint, wire, key)
         confirmed = endpoint.confirmed
         try:
             return await self._attempts(
@@ -121,6 +124,12 @@ class Pipeline:
                 raise
             # Closing ends the wait, not the write that may already have executed.
             raise self._unknown(request, call, "the client was closed") from closed
+
+    def _request(self, endpoint: Endpoint[Any], wire: Mapping[str, Any], key: LimitKey) -> Request:
+        return build(
+            endpoint.method, endpoint.path, wire, key=key, rule=self.rule(endpoint),
+            kind=endpoint.kind, private=endpoint.private, key_param=endpoint.key_param,
+        )
 
     async def server_time(self) -> ServerTime:
         """One request for OKX's clock, beside any call: no retry, no uid needed."""
@@ -167,7 +176,7 @@ class Pipeline:
         call: CallState,
         confirmed: Callable[[], T] | None,
     ) -> T:
-        tries = Tries(request)
+        tries: Tries | None = None  # made at the first failure: most requests have none
         while True:
             # One attempt, written out here rather than in a coroutine of its own: this
             # loop runs once per request of every call.
@@ -177,7 +186,7 @@ class Pipeline:
             try:
                 data = await self._sender.send(
                     request, attempt, lifetime=self._lifetime_at(call.deadline_at),
-                    send_by=tries.send_by(call),
+                    send_by=None if tries is None else tries.send_by(call),
                 )
             except TooLate:
                 raise self._unknown(request, call, "not sent again: OKX may have forgotten "
@@ -193,6 +202,8 @@ class Pipeline:
                 return read(data)
             # Out of the except block: what is raised from here chains only what it says.
             call.current = None
+            if tries is None:
+                tries = Tries(request)
             tries.sent(attempt)
             call.failed(failed, sent=attempt.sent)
             failure = classify(failed)
