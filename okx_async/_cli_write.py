@@ -114,15 +114,15 @@ def _borrow_plan(args: argparse.Namespace) -> Plan:
 
 
 def _check(args: argparse.Namespace) -> None:
+    if args.command != "adjust-collateral" and args.cl_ord_id is None:
+        # Chosen now, so the confirmation shows it and an unknown outcome can name it.
+        args.cl_ord_id = new_cl_ord_id()
+    _plan(args)
     if not args.yes and not can_ask():
         raise Refused(
             f"refusing to {args.command} without confirmation: stdin is not a terminal; "
             "pass --yes"
         )
-    if args.command != "adjust-collateral" and args.cl_ord_id is None:
-        # Chosen now, so the confirmation shows it and an unknown outcome can name it.
-        args.cl_ord_id = new_cl_ord_id()
-    _plan(args)
 
 
 async def _run(args: argparse.Namespace, session: Session) -> int:
