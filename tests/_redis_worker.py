@@ -1,8 +1,10 @@
 """One bot process of the multi-process Redis limiter tests.
 
-Run as ``python tests/_redis_worker.py '<json>'`` with the keys ``redis_url``,
-``base_url``, ``user_id``, ``ccys``, and optionally ``rule`` (``[requests, window]``
-for the endpoint) and ``options`` (for ``RedisLimiter``).
+Run as ``python tests/_redis_worker.py``; it imports everything first, then reads its
+spec, one JSON line on stdin, with the keys ``redis_url``, ``base_url``, ``user_id``,
+``ccys``, and optionally ``rule`` (``[requests, window]`` for the endpoint),
+``options`` (for ``RedisLimiter``) and ``debug`` (warnings are errors, and asyncio's
+debug mode). So a test may start it ahead of time.
 
 The handshake: once its limiter reached Redis it prints ``{"instance": ..., "pid":
 ...}`` (the instance names this process's tickets in Redis) and waits for a line on
@@ -18,6 +20,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,7 +45,7 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
     ):
         await limiter._redis.ping()  # connected: what follows is the fan-out alone
         print(json.dumps({"instance": limiter._instance, "pid": os.getpid()}), flush=True)
-        await loop.run_in_executor(None, sys.stdin.readline)
+        await loop.run_in_executor(None, sys.stdin.readline)  # "go"
         try:
             found = await okx.max_collateral_redeem_amounts(ccys)
         except OkxBatchError as exc:
@@ -59,4 +62,7 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))), flush=True)
+    spec = json.loads(sys.stdin.readline())
+    if spec.get("debug"):
+        warnings.simplefilter("error")
+    print(json.dumps(asyncio.run(main(spec), debug=bool(spec.get("debug")))), flush=True)

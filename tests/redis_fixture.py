@@ -4,9 +4,10 @@
 the fixtures by name.
 
 ``redis_server`` is a :class:`RedisServer` a test can stop (or kill) and start again on
-the same port; ``redis_url`` is just its URL. Without ``redis-server`` on PATH the
-tests are skipped, except under CI (``CI`` set), where they fail: CI must not go green
-by skipping them.
+the same port; ``redis_url`` is its URL, or, for a test that does not ask for a server
+of its own, the URL of one shared by the session and emptied for each test. Without
+``redis-server`` on PATH the tests are skipped, except under CI (``CI`` set), where they
+fail: CI must not go green by skipping them.
 
 :class:`SlowLink` is a TCP relay that delays every byte each way: a Redis far away,
 or a slow one. :class:`LocalCluster` is a Redis Cluster of three masters on loopback,
@@ -24,11 +25,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-__all__ = ["LocalCluster", "RedisServer", "SlowLink", "free_port", "redis_server", "redis_url"]
+__all__ = [
+    "LocalCluster", "RedisServer", "SlowLink", "free_port", "redis_cluster", "redis_server",
+    "redis_url",
+]
 
 _START_TIMEOUT = 10.0
 
@@ -238,8 +242,22 @@ class SlowLink:
             raise
 
 
+def _ask(port: int, command: bytes) -> bytes:
+    """One inline command to a server on loopback, and what it answered ("" if nothing)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(command + b"\r\n")
+            return sock.recv(65536)
+    except OSError:
+        return b""
+
+
 class LocalCluster:
-    """Three ``redis-server --cluster-enabled yes`` on loopback, one master each."""
+    """Three ``redis-server --cluster-enabled yes`` on loopback, one master each.
+
+    :meth:`begin` starts them and ``redis-cli --cluster create``, without waiting for
+    it; :meth:`wait` waits until every node says ``cluster_state:ok``.
+    """
 
     def __init__(self, executable: str, cli: str) -> None:
         self.cli = cli
@@ -250,40 +268,63 @@ class LocalCluster:
             ))
             for i in range(3)
         ]
+        self._create: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Any node's URL: a cluster client finds the others through it."""
         return f"redis://127.0.0.1:{self.nodes[0].port}"
 
-    def start(self) -> None:
+    def begin(self) -> None:
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        subprocess.run(
+        self._create = subprocess.Popen(
             [self.cli, "--cluster", "create", *addresses, "--cluster-replicas", "0",
              "--cluster-yes"],
-            check=True, capture_output=True, timeout=30,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
+
+    def wait(self) -> None:
+        assert self._create is not None, "begin() first"
+        output, _ = self._create.communicate(timeout=30)
+        if self._create.returncode:
+            raise RuntimeError(f"redis-cli --cluster create failed: {output.decode()[-2000:]}")
         deadline = time.monotonic() + _START_TIMEOUT
-        while not all(self._ok(node.port) for node in self.nodes):
+        while not all(b"cluster_state:ok" in _ask(n.port, b"CLUSTER INFO") for n in self.nodes):
             if time.monotonic() > deadline:
                 raise RuntimeError("the cluster did not reach cluster_state:ok")
             time.sleep(0.02)
 
-    def _ok(self, port: int) -> bool:
-        run = subprocess.run([self.cli, "-p", str(port), "cluster", "info"],
-                             capture_output=True, text=True, timeout=5, check=False)
-        return "cluster_state:ok" in run.stdout
-
     def close(self) -> None:
+        if self._create is not None and self._create.poll() is None:
+            self._create.kill()
+            self._create.wait()
         for node in self.nodes:
             node.close()
 
 
+#: A server shared by the tests that do not stop theirs, started with the session so
+#: that it has run for a while when they come: its first use is no restart to hold.
+_shared: RedisServer | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _shared  # noqa: PLW0603 - one per session is the point
+    found = shutil.which("redis-server")
+    if found is not None:
+        _shared = RedisServer(found)
+        _shared.start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _shared is not None:
+        _shared.close()
+
+
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    """A started :class:`RedisServer`, stopped after the test."""
+    """A started :class:`RedisServer` of the test's own, stopped after the test."""
     server = RedisServer(_executable())
     server.start()
     try:
@@ -293,20 +334,44 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    """``redis://127.0.0.1:PORT/0`` of a fresh server of the test's own."""
-    return redis_server.url
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """``redis://127.0.0.1:PORT/0``: of the test's own ``redis_server`` if it asks for
+    one (to stop or restart it), else of a server shared by the session, emptied for it."""
+    if "redis_server" in request.fixturenames:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        return server.url
+    _executable()
+    assert _shared is not None
+    _shared.start()  # a test may have left it stopped
+    with socket.create_connection(("127.0.0.1", _shared.port), timeout=5) as sock:
+        sock.sendall(b"FLUSHALL\r\n")
+        assert sock.recv(64).startswith(b"+OK")
+    return _shared.url
 
 
-@pytest.fixture
-def redis_cluster() -> Iterator[LocalCluster]:
-    """A started three-master :class:`LocalCluster`, stopped after the test.
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[Callable[[], LocalCluster]]:
+    """A three-master :class:`LocalCluster`, begun when the fixture is first asked for;
+    calling the result waits until it is ready.
 
-    Skipped (failed under CI) without ``redis-cli``, which creates the cluster.
+    Creating a cluster takes ``redis-cli`` a second or two, so a module can ask for it
+    early and use it later. Without ``redis-cli`` the call skips (fails under CI).
     """
-    cluster = LocalCluster(_executable(), _executable("redis-cli"))
+    cli, server = shutil.which("redis-cli"), shutil.which("redis-server")
+    cluster = LocalCluster(server, cli) if cli and server else None
+    if cluster is not None:
+        cluster.begin()
+
+    def ready() -> LocalCluster:
+        if cluster is None:
+            _executable("redis-cli")
+            _executable()
+            raise AssertionError("unreachable: redis-cli and redis-server are on PATH")
+        cluster.wait()
+        return cluster
+
     try:
-        cluster.start()
-        yield cluster
+        yield ready
     finally:
-        cluster.close()
+        if cluster is not None:
+            cluster.close()

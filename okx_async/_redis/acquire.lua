@@ -49,9 +49,10 @@ if s[7] ~= run then
   -- and then only probes, one at a time, so a miss costs one rejection.
   local until_ = -math.huge
   if HOLD > 0 then
-    -- INFO counts whole seconds: this is the latest the server can have started.
+    -- The latest the server can have started: INFO counts whole seconds, and it
+    -- started before this call.
     local uptime = tonumber(string.match(info, 'uptime_in_seconds:(%d+)'))
-    local started = (math.floor(now / 1000) - uptime + 1) * 1000
+    local started = math.min((math.floor(now / 1000) - uptime + 1) * 1000, now)
     if started + HOLD > now then
       until_ = started + HOLD
     end
