@@ -55,6 +55,7 @@ Each mechanism, and why it stays:
 """
 
 from ._budget import budget_keys
-from ._limiter import FallbackMode, RedisLimiter
+from ._limiter import RedisLimiter
+from ._outage import FallbackMode
 
 __all__ = ["FallbackMode", "RedisLimiter", "budget_keys"]

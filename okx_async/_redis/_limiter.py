@@ -7,27 +7,22 @@ import itertools
 import logging
 import math
 import secrets
-from collections.abc import Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from .._errors import OkxLimiterUnavailable
-from .._limiter import LimitKey, MemoryLimiter, Outcome, Permit
+from .._limiter import LimitKey, Outcome, Permit
 from .._window import DEFAULT_MARGIN, RateLimit
-from ._budget import BEAT, HOLD, REGISTER_CAP, TIMEOUT, Answer, Budget, Finished, Waiter, liveness
-from ._scripts import ACQUIRE, RECORD, acquire_args, acquire_reply, record_args
+from ._budget import BEAT, HOLD, TIMEOUT, Answer, Budget, Finished, Waiter
+from ._link import Link
+from ._outage import AnyRedis, FallbackMode, Outage
 
 log = logging.getLogger("okx_async.redis")
-
-FallbackMode = Literal["raise", "memory"]
-#: A client of one Redis, or of a Redis Cluster.
-AnyRedis = aioredis.Redis | RedisCluster
 
 #: What a broken, restarting or hung Redis raises through redis-py and asyncio.
 _UNAVAILABLE: Final = (RedisError, OSError, TimeoutError)
@@ -75,7 +70,7 @@ class _RedisPermit:
             self._id = await limiter._wait(budget, since)
             if self._id is not None:
                 return
-            self._memory = await limiter._borrow(budget, self._lifetime)
+            self._memory = await limiter._outage.borrow(budget, self._lifetime)
             if self._memory is not None:
                 self._id = limiter._new_id()
                 budget.flying[self._id] = asyncio.get_running_loop().time()
@@ -112,10 +107,8 @@ class RedisLimiter:
     """
 
     __slots__ = (
-        "_acquire", "_back", "_budgets", "_closed", "_down_since", "_instance", "_long",
-        "_memory", "_owns_redis", "_record", "_redis", "_seq",
-        "fallback", "grace", "margin", "max_idle", "prefix", "restart_hold", "share",
-        "state_ttl", "timeout",
+        "_budgets", "_closed", "_instance", "_link", "_outage", "_owns_redis", "_redis", "_seq",
+        "max_idle", "prefix",
     )
 
     def __init__(
@@ -145,32 +138,14 @@ class RedisLimiter:
         self._redis = redis
         self._owns_redis = False
         self.prefix = prefix
-        self.margin = margin
-        self.fallback: FallbackMode = fallback
-        self.grace = grace
-        #: The part of a rule each process uses during a fallback; None: 1 / processes.
-        self.share = share
-        self.timeout = timeout
-        #: How long what a budget learned (even pacing, trusted bursts) outlives its use.
-        self.state_ttl = state_ttl
         self.max_idle = max_idle
-        #: A Redis that restarted, or lost a budget's state, grants nothing on it for the
-        #: longer of this and the rule's window + margin (0: not at all): what it forgot
-        #: has cooled by then, and live processes have told it again what they hold.
-        self.restart_hold = restart_hold
         #: Names this process's tickets and permits; hex, so it holds no '.'.
         self._instance = secrets.token_hex(6)
         self._seq = itertools.count()
-        self._acquire: AsyncScript = redis.register_script(ACQUIRE)
-        self._record: AsyncScript = redis.register_script(RECORD)
+        self._outage = Outage(redis, fallback=fallback, grace=grace, share=share, margin=margin)
+        self._link = Link(redis, self._instance, margin=margin, timeout=timeout,
+                          restart_hold=restart_hold, state_ttl=state_ttl)
         self._budgets: dict[LimitKey, Budget] = {}
-        self._memory = MemoryLimiter(margin=margin)
-        #: ``loop.time()`` of the first failed call of the current outage.
-        self._down_since: float | None = None
-        #: The current outage outlasted the grace: calls fail, or fall back.
-        self._long = False
-        #: Set when Redis answers again after a fallback; None while not fallen back.
-        self._back: asyncio.Future[None] | None = None
         self._closed = False
 
     @classmethod
@@ -198,15 +173,51 @@ class RedisLimiter:
         return limiter
 
     @property
+    def fallback(self) -> FallbackMode:
+        """What an outage longer than :attr:`grace` does: ``"raise"`` or ``"memory"``."""
+        return self._outage.fallback
+
+    @property
+    def grace(self) -> float:
+        """How long calls wait for Redis to answer again before the fallback applies."""
+        return self._outage.grace
+
+    @property
+    def share(self) -> float | None:
+        """The part of a rule each process uses during a fallback; None: 1 / processes."""
+        return self._outage.share
+
+    @property
+    def margin(self) -> float:
+        """Added to every window, as in memory."""
+        return self._link.margin
+
+    @property
+    def timeout(self) -> float:
+        """Bound on every Redis round trip."""
+        return self._link.timeout
+
+    @property
     def liveness(self) -> float:
         """Seconds the other processes count this one as alive after each of its calls."""
-        return liveness(self.timeout)
+        return self._link.liveness
+
+    @property
+    def restart_hold(self) -> float:
+        """A Redis that restarted, or lost a budget's state, grants nothing on it for the
+        longer of this and the rule's window + margin (0: not at all)."""
+        return self._link.restart_hold
+
+    @property
+    def state_ttl(self) -> float:
+        """How long what a budget learned (even pacing, trusted bursts) outlives its use."""
+        return self._link.state_ttl
 
     def __repr__(self) -> str:
         return (
-            f"<RedisLimiter redis={self._where()} prefix={self.prefix!r} "
+            f"<RedisLimiter redis={self._outage.where()} prefix={self.prefix!r} "
             f"fallback={self.fallback!r} budgets={len(self._budgets)} "
-            f"down={self._down_since is not None}>"
+            f"down={self._outage.down_since is not None}>"
         )
 
     async def __aenter__(self) -> RedisLimiter:
@@ -246,9 +257,7 @@ class RedisLimiter:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        back, self._back = self._back, None
-        if back is not None:
-            back.cancel()
+        self._outage.close()
         if self._owns_redis:
             await self._redis.aclose()
 
@@ -273,7 +282,7 @@ class RedisLimiter:
         """Wait in the local FIFO until the driver hands over a permit, or None: fall back."""
         if self._closed:
             raise OkxLimiterUnavailable("the RedisLimiter was closed; nothing was sent")
-        if self._back is not None:
+        if self._outage.fallen_back:
             self._kick(budget)  # keeps asking Redis whether it is back
             return None
         loop = asyncio.get_running_loop()
@@ -338,21 +347,21 @@ class RedisLimiter:
                 try:
                     beat = now >= next_beat and (budget.flying or budget.finished)
                     if budget.unsent or beat:
-                        await self._tell(budget)
+                        await self._link.tell(budget)
                         next_beat, talked = now + BEAT, True
                     if budget.waiters or budget.drops:
-                        sleep, talked = min(sleep, await self._ask(budget)), True
+                        sleep, talked = min(sleep, await self._link.ask(budget)), True
                 except _UNAVAILABLE as exc:
                     # Redis may come back empty: tell it what it must know before asking.
                     budget.unsent = True
-                    if self._unavailable(budget, exc, now):
+                    if self._outage.failed(budget, exc, now, self._closed):
                         return  # closed, and Redis did not answer within the grace
                     backoff = min(max(backoff * 2, _BACKOFF[0]), _BACKOFF[1])
                     sleep = backoff
                 else:
                     backoff = 0.0
                     if talked:
-                        self._available()
+                        self._outage.answered(self._budgets.values())
                     if self._closed and not (budget.unsent or budget.drops):
                         return  # the last word is said
                 if sleep > 0 and not budget.wake.is_set():
@@ -367,169 +376,3 @@ class RedisLimiter:
             budget.end_waits(lambda f: f.set_exception(OkxLimiterUnavailable(message)))
         finally:
             budget.driver = None
-
-    async def _tell(self, budget: Budget) -> None:
-        """Run record.lua: this process's finished and in-flight slots, and their answers.
-
-        An answer stays with its slot until a call that carried it succeeded, so one
-        that comes while a call is out goes with the next call, never lost.
-        """
-        now = asyncio.get_running_loop().time()
-        finished = dict(budget.finished)
-        args = record_args(
-            self._instance, budget.rule, margin=self.margin, ttl=self.liveness,
-            state_ttl=self.state_ttl, finished=finished, flying=budget.flying, now=now,
-        )
-        budget.unsent = False
-        slots, _queue, procs, state = budget.names
-        try:
-            paced = int(await self._run(self._record, (slots, procs, state), args))
-        except BaseException:
-            budget.unsent = True  # perhaps recorded, perhaps not: told again until it cools
-            raise
-        for f in finished.values():
-            f.answer = Answer.TOLD
-        if paced == 1:
-            log.warning(
-                "OKX answered 50011 although %s kept within %s; pausing every process "
-                "for a window and switching to even pacing", budget.key, budget.rule,
-            )
-        elif paced:
-            log.info("OKX answered 50011 again on %s; spacing requests further apart",
-                     budget.key)
-
-    async def _ask(self, budget: Budget) -> float:
-        """Run acquire.lua for the local waiters; returns how long to sleep, in seconds."""
-        loop = asyncio.get_running_loop()
-        rule, now = budget.rule, loop.time()
-        drops, budget.drops = budget.drops, []
-        hold = self.restart_hold and max(self.restart_hold, rule.window + self.margin)
-        args = acquire_args(
-            self._instance, rule, margin=self.margin, ttl=self.liveness, hold=hold,
-            known=now - budget.seen < self.state_ttl / 2, state_ttl=self.state_ttl,
-            drops=drops, waiters=itertools.islice(budget.waiters, REGISTER_CAP), now=now,
-        )
-        try:
-            reply = await self._run(self._acquire, budget.names, args)
-        except BaseException:
-            budget.drops[:0] = drops
-            raise
-        wait, budget.peers, busy, granted = acquire_reply(reply)
-        now = budget.seen = loop.time()
-        budget.busy_until = now + busy
-        budget.hand_out(granted, now)
-        return BEAT if wait is None else wait
-
-    async def _run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """One script call by SHA (loaded again after a restart), bounded by ``timeout``."""
-        async with asyncio.timeout(self.timeout):
-            return await script(keys=keys, args=args)
-
-    # Outages ---------------------------------------------------------------------------
-
-    def _unavailable(self, budget: Budget, exc: BaseException, started: float) -> bool:
-        """A call failed: wait within the grace, then fail or fall back. True: give up."""
-        if self._down_since is None:
-            self._down_since = started
-            log.debug("%s; retrying for up to %.1f s", self._describe(exc), self.grace)
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._down_since < self.grace:
-            return False
-        if self._closed:
-            return True
-        memory = self.fallback == "memory"
-        if not self._long:
-            self._long = True
-            then = "falling back to a per-process share of each rule" if memory else (
-                "failing calls")
-            log.warning("%s; %s until Redis is back", self._describe(exc), then)
-            if memory:
-                self._back = loop.create_future()
-        if memory:
-            budget.end_waits(lambda f: f.set_result(None))
-        else:
-            budget.end_waits(lambda f: f.set_exception(self._error(exc)))
-        return False
-
-    def _available(self) -> None:
-        self._down_since = None
-        back, self._back = self._back, None
-        if back is not None:
-            back.set_result(None)
-            for budget in self._budgets.values():
-                budget.share = None
-        if self._long:
-            self._long = False
-            log.warning("Redis at %s answers again; limiting through it again", self._where())
-
-    async def _borrow(self, budget: Budget, lifetime: float | None) -> Permit | None:
-        """A slot of this process's fair share, or None once Redis answers again.
-
-        The share starts once every slot Redis knew of has cooled and this process's
-        requests granted through Redis are over: the memory limiter knows neither.
-        """
-        loop = asyncio.get_running_loop()
-        back = self._back
-        if back is None:
-            return None
-        rule, cool = budget.rule, budget.rule.window + self.margin
-        if budget.share is None:
-            part = self.share if self.share is not None else 1 / max(1, budget.peers)
-            budget.share = RateLimit(max(1, math.floor(rule.requests * part)), rule.window)
-            budget.clear_at = max(budget.busy_until, (self._down_since or 0.0) + cool)
-        while True:
-            now = loop.time()
-            ends = [f.arrival + cool for f in budget.finished.values()]
-            at = max([budget.clear_at, *ends])
-            if now >= at and budget.flying.keys() <= budget.local:
-                break
-            await asyncio.wait((back,), timeout=min(max(at - now, 0.01), BEAT))
-            if back.done():
-                return None
-        permit = self._memory.slot(budget.key, budget.share, lifetime=lifetime)
-        entering = loop.create_task(permit.__aenter__())
-        try:
-            await asyncio.wait((entering, back), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not entering.done():
-                entering.cancel()
-            await asyncio.wait((entering,))
-            task = asyncio.current_task()
-            if task and task.cancelling() and not entering.cancelled() and not entering.exception():
-                await permit.__aexit__(None, None, None)  # granted, never used
-        if entering.cancelled():
-            return None  # Redis came back first
-        entering.result()
-        return permit
-
-    # Messages ----------------------------------------------------------------------------
-
-    def _error(self, exc: BaseException) -> OkxLimiterUnavailable:
-        error = OkxLimiterUnavailable(
-            f"{self._describe(exc)} for longer than {self.grace} s; no request was sent. "
-            "Check the server, or pass fallback='memory' to RedisLimiter to go on at a "
-            "per-process share of the limit"
-        )
-        error.__cause__ = exc
-        return error
-
-    def _describe(self, exc: BaseException) -> str:
-        detail = str(exc) or type(exc).__name__
-        password = self._kwargs().get("password")
-        if password:
-            detail = detail.replace(str(password), "***")
-        return f"Redis at {self._where()} is unreachable ({type(exc).__name__}: {detail})"
-
-    def _kwargs(self) -> dict[str, Any]:
-        """The connection settings redis-py keeps (host, port, password...)."""
-        kwargs: dict[str, Any] = self._redis.get_connection_kwargs()
-        return kwargs
-
-    def _where(self) -> str:
-        if isinstance(self._redis, RedisCluster):
-            node = self._redis.get_default_node()
-            return f"cluster {node.host}:{node.port}" if node else "cluster"
-        kwargs = self._kwargs()
-        if kwargs.get("path"):
-            return f"unix:{kwargs['path']}"
-        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
