@@ -222,10 +222,9 @@ def test_timeout_sets_how_long_the_others_count_a_process_alive() -> None:
 async def test_keys_carry_expiries_and_vanish_when_idle(
     redis_url: str, raw: aioredis.Redis, limiters: Make
 ) -> None:
-    limiter = limiters(redis_url, state_ttl=0.1)
-    quick = RateLimit(5, 0.05)
-    await _throttled(limiter, 1, quick)
-    waiting = [asyncio.create_task(_hold(limiter, KEY, quick, 0.02)) for _ in range(7)]
+    limiter = limiters(redis_url, state_ttl=0.3)
+    await _throttled(limiter, 1)
+    waiting = [asyncio.create_task(_hold(limiter, KEY, FAST, 0.05)) for _ in range(7)]
     await asyncio.sleep(0.02)
     names = budget_keys(KEY)
     live = set(await raw.keys("okx-async:*"))
@@ -248,6 +247,7 @@ async def _only(client: aioredis.Redis, allowed: set[str]) -> bool:
 async def _acquire_call(
     client: aioredis.Redis, tickets: list[tuple[str, float]], *, requests: int = 5,
     me: str = "me", drops: list[str] | None = None, hold_ms: float = 0, known: bool = False,
+    window: float = FAST.window,
 ) -> tuple[float, int, list[str]]:
     """Run acquire.lua as a driver would; returns (wait_ms, peers, granted)."""
     names = budget_keys(KEY)
@@ -255,7 +255,7 @@ async def _acquire_call(
     now = loop.time()
     waiters = [Waiter(ticket, now - age / 1000, loop.create_future()) for ticket, age in tickets]
     args = acquire_args(
-        me, RateLimit(max(requests, 1), FAST.window), margin=DEFAULT_MARGIN, ttl=TTL,
+        me, RateLimit(max(requests, 1), window), margin=DEFAULT_MARGIN, ttl=TTL,
         hold=hold_ms / 1000, known=known, state_ttl=60.0, drops=drops or [], waiters=waiters,
         now=now,
     )
@@ -266,14 +266,15 @@ async def _acquire_call(
 
 
 async def test_script_waits_exactly_until_the_earliest_slot_frees(raw: aioredis.Redis) -> None:
+    """Slots that free within a window (2 s here) are cooling: waited for exactly."""
     slots = budget_keys(KEY)["slots"]
     now = await redis_ms(raw)
-    await raw.zadd(slots, {"a.1": now + 200, "a.2": now + 70, "a.3": now + 90,
-                           "a.4": now + 90, "a.5": now + 90})
-    wait, peers, granted = await _acquire_call(raw, [("me.000000000001", 0.0)])
+    await raw.zadd(slots, {"a.1": now + 2000, "a.2": now + 700, "a.3": now + 900,
+                           "a.4": now + 900, "a.5": now + 900})
+    wait, peers, granted = await _acquire_call(raw, [("me.000000000001", 0.0)], window=2.0)
     after = await redis_ms(raw)
     assert granted == [] and peers == 1
-    assert now + 70 - after <= wait <= 70
+    assert now + 700 - after <= wait <= 700
     # The ticket is queued at its first-wait time, in Redis's clock.
     queued = await raw.zscore(budget_keys(KEY)["queue"], "me.000000000001")
     assert queued is not None and now <= queued <= after
@@ -514,9 +515,7 @@ async def test_redis_gone_for_good_four_processes_fall_back_to_a_fair_share(
     caplog.set_level(logging.WARNING, logger=LOG)
     rule = RateLimit(5, 0.1)
     sim = await okx_simulator_factory(limit=5, window=rule.window, amounts=AMOUNTS)
-    # A short timeout: the slots in flight at the outage are leased for less long.
-    bots = [limiters(redis_server.url, fallback="memory", grace=0.1, timeout=0.05)
-            for _ in range(4)]
+    bots = [limiters(redis_server.url, fallback="memory", grace=0.1) for _ in range(4)]
     runs = [asyncio.create_task(_fan_out(sim.base_url, b, CCYS[i:16:4], rule))
             for i, b in enumerate(bots)]
     await asyncio.sleep(0.15)
@@ -757,10 +756,10 @@ async def test_a_permit_made_before_its_budget_was_evicted_waits_in_the_live_one
     await holder.__aexit__(None, None, None)
 
 
-async def _throttled(limiter: RedisLimiter, n: int, rule: RateLimit = FAST) -> None:
+async def _throttled(limiter: RedisLimiter, n: int) -> None:
     """``n`` requests answered 50011, recorded in Redis by the time this returns."""
     for _ in range(n):
-        permit = limiter.slot(KEY, rule)
+        permit = limiter.slot(KEY, FAST)
         async with permit:
             permit.finish(Outcome.THROTTLED)
 
