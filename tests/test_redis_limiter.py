@@ -1474,20 +1474,6 @@ async def test_a_new_budget_pays_nothing_and_lost_state_is_held_from_now(
         assert (state["fresh"], state["left"]) == ("0", "5"), lost
 
 
-def test_okx_async_imports_without_redis() -> None:
-    code = (
-        "import sys; sys.modules['redis'] = None\n"
-        "import okx_async\n"
-        "try:\n"
-        "    okx_async.RedisLimiter\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True)
-    assert "pip install 'okx-async[redis]'" in run.stdout
-
-
 AHEAD.update({
     "test_a_process_killed_at_the_head_of_the_line_delays_the_others_a_second_at_most":
         (_killed_at_the_head, 1),
