@@ -8,7 +8,9 @@ import pytest_asyncio
 
 from okx_async import _limiter
 
-pytest_plugins = ["okx_async.simulator.pytest_plugin", "real_time_guard", "redis_fixture"]
+pytest_plugins = [
+    "okx_async.simulator.pytest_plugin", "real_time_guard", "redis_fixture", "static_checks",
+]
 
 #: Files whose tests may still sleep in real time without saying why: the guard
 #: (real_time_guard.py) treats each of their tests as marked. Each entry must go, once
