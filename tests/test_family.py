@@ -235,30 +235,37 @@ async def test_a_write_with_an_unknown_outcome_is_never_resent(
     assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("0.4" if executed else "0.5")
 
 
+@pytest.mark.okx_virtual(orders=ONE_ORDER, response_latency=(0.3, 0.3))
 async def test_a_write_in_flight_when_the_deadline_passes_has_an_unknown_outcome(
-    okx_simulator_factory: SimulatorFactory,
+    okx_virtual_simulator: Simulator,
 ) -> None:
-    sim = await okx_simulator_factory(response_latency=(0.3, 0.3))
-    async with client(sim, retry=RetryPolicy(deadline=0.15)) as okx:
+    sim = okx_virtual_simulator
+    async with in_process(sim, retry=RetryPolicy(deadline=0.15)) as okx:
         with pytest.raises(OkxUnknownOutcomeError) as caught:
             await okx.adjust_collateral("add", "BTC", "0.5")
+        assert now() == 0.15
     assert isinstance(caught.value.__cause__, OkxTimeoutError)
     assert caught.value.attempts == 1
     assert len(arrivals(sim, ADJUST)) == 1
     assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("1.0")  # it did execute
 
 
-async def test_a_write_answered_50011_is_resent(
-    okx_simulator_factory: SimulatorFactory,
-) -> None:
-    sim = await okx_simulator_factory(limit=1, window=0.3)
-    fast = {ADJUST: RateLimit(1, 0.3)}
+#: One adjust-collateral per 2 s, stricter than OKX's rule, so that one write of
+#: another program is enough to spend the budget.
+ONE_ADJUST = RateLimit(1, 2.0)
+
+
+@pytest.mark.okx_virtual(orders=ONE_ORDER, rules={"adjust-collateral": (1, 2.0)})
+async def test_a_write_answered_50011_is_resent(okx_virtual_simulator: Simulator) -> None:
+    sim = okx_virtual_simulator
+    rules = {ADJUST: ONE_ADJUST}
     # Another program of the same user spends the budget; OKX rejects ours with 50011.
-    async with client(sim, limiter=MemoryLimiter(), rate_limits=fast) as other:
+    async with in_process(sim, limiter=MemoryLimiter(), rate_limits=rules) as other:
         await other.adjust_collateral("add", "BTC", "0.25")
-    async with client(sim, limiter=MemoryLimiter(), rate_limits=fast) as okx:
+    async with in_process(sim, limiter=MemoryLimiter(), rate_limits=rules) as okx:
         await okx.adjust_collateral("add", "BTC", "0.25")
-    assert [code for code, _ in arrivals(sim, ADJUST)] == ["0", "50011", "0"]
+    # Resent once the pause after the 50011 is over: a window and the margin.
+    assert [(a.t, a.code) for a in sim.arrivals] == [(0.0, "0"), (0.0, "50011"), (COOL, "0")]
     assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("1.0")
 
 

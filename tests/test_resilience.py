@@ -344,6 +344,7 @@ FAULT_RATES = {"html_error_rate": 0.025, "server_error_rate": 0.025, "busy_rate"
 
 
 @pytest.mark.soak
+@pytest.mark.real_time("a soak: a thousand queries over loopback HTTP at a scaled rule")
 async def test_soak_a_thousand_queries_over_http_with_faults_lose_nothing(
     okx_simulator_factory: SimulatorFactory,
 ) -> None:
