@@ -237,6 +237,16 @@ async def test_retries_exhausted_report_attempts_and_last_cause(
 # Cancellation and shutdown -------------------------------------------------------------
 
 
+async def cancel_a_fan_out(okx: OkxClient, *, after: float) -> None:
+    """Start a fan-out over 30 currencies and cancel it ``after`` seconds, with five in
+    flight and the rest queued."""
+    fan_out = asyncio.ensure_future(okx.max_collateral_redeem_amounts(ccys(30)))
+    await asyncio.sleep(after)
+    fan_out.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await fan_out
+
+
 @pytest.mark.okx_virtual(amounts=amount_of, response_latency=(0.05, 0.05))
 async def test_cancelling_a_fan_out_leaks_no_task_or_slot(
     okx_virtual_simulator: Simulator,
@@ -245,11 +255,7 @@ async def test_cancelling_a_fan_out_leaks_no_task_or_slot(
     limiter = MemoryLimiter()
     before = client_tasks()
     async with sim.client(user_id=DEMO_UID, limiter=limiter, timeouts=Timeouts(total=0.3)) as okx:
-        fan_out = asyncio.ensure_future(okx.max_collateral_redeem_amounts(ccys(30)))
-        await asyncio.sleep(0.02)  # five in flight, the rest queued
-        fan_out.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await fan_out
+        await cancel_a_fan_out(okx, after=0.02)
         assert client_tasks() == before
         budget = limiter.budget(LimitKey(DEMO_UID, ENDPOINT))
         assert budget is not None
@@ -281,11 +287,7 @@ async def test_after_faults_and_a_cancelled_fan_out_no_task_or_socket_is_left(
                          timeouts=Timeouts(total=0.3)) as okx:
         assert len(await okx.max_collateral_redeem_amounts(ccys(10))) == 10
         assert sim.pending_faults() == {}
-        fan_out = asyncio.ensure_future(okx.max_collateral_redeem_amounts(ccys(30)))
-        await asyncio.sleep(0.01)  # five in flight, the rest queued
-        fan_out.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await fan_out
+        await cancel_a_fan_out(okx, after=0.01)
         assert client_tasks() == before
     await asyncio.sleep(0.05)  # the closed sockets' last callbacks
     assert client_sockets(port) == []
