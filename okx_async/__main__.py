@@ -1,3 +1,5 @@
+"""``python -m okx_async``: the ``okx-async`` command."""
+
 import sys
 
 from ._main import main

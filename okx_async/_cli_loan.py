@@ -1,160 +1,126 @@
-"""The Flexible Loan subcommands of ``okx-async``: parsers, one runner each, tables and JSON.
+"""The Flexible Loan reads: ``loan-info``, ``collateral``, ``max-loan``, ``history``, ``interest``.
 
-:mod:`okx_async._cli` owns the connection (keys or ``--simulator``, region, Redis)
-and hands each runner a ready client.
+Each prints a table, or the library's models as JSON with ``--json``
+(:mod:`okx_async._cli_output`). "No loan order" is an ordinary state: a line
+saying so (``[]`` or ``null`` in JSON) and exit code 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import TypeVar
 
-import attrs
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from ._client import OkxClient
-from ._errors import OkxUnknownOutcomeError
-from ._params import MAX_PAGE, check_amount, check_ccy
+from ._cli_args import ccy, ccy_amount, count, history_type, ord_id, page_size, since
+from ._cli_command import Command
+from ._cli_exit import OK, NotFound
+from ._cli_output import Column, money, percent, print_json, print_table, utc
+from ._cli_session import Session
+from ._models import LoanOrder
 
 T = TypeVar("T")
 
-#: Subcommands that read; ``adjust-collateral`` is the one write.
-READS = ("loan-info", "collateral", "max-loan", "history", "interest")
-WRITE = "adjust-collateral"
-COMMANDS = (*READS, WRITE)
+_ORD_ID_HELP = "this loan order only (okx-async loan-info lists them)"
+_EARLIEST = "the earliest loan order"
 
 
-def add_commands(
-    commands: Any, add_connection_options: Callable[[argparse.ArgumentParser], None]
-) -> None:
-    """Add the Flexible Loan subcommands; each gets the shared connection options."""
+def _order_flag(parser: argparse.ArgumentParser, help_text: str = _ORD_ID_HELP) -> None:
+    parser.add_argument("--ord-id", type=ord_id, metavar="ORD_ID", help=help_text)
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = commands.add_parser(
-            name, help=help_text, description=help_text + ". Reads OKX_API_KEY, "
-            "OKX_SECRET_KEY and OKX_PASSPHRASE unless --simulator is given.",
+
+def _which(args: argparse.Namespace) -> str:
+    return _EARLIEST if args.ord_id is None else f"loan order {args.ord_id}"
+
+
+def _nothing(session: Session, text: str) -> int:
+    session.out.print(text, highlight=False)
+    return OK
+
+
+# loan-info -------------------------------------------------------------------------------
+
+
+async def _loan_info(args: argparse.Namespace, session: Session) -> int:
+    orders = await session.client.loan_info(ord_id=args.ord_id)
+    if args.json:
+        print_json(orders)
+        return OK
+    if not orders:
+        return _nothing(session, "No loan order.")
+    for order in orders:
+        print_table(session.out, f"Loan order {order.ord_id}", _ORDER_COLUMNS, _order_rows(order))
+    return OK
+
+
+_ORDER_COLUMNS = (Column("", rigid=False), Column("Amount", right=True), Column("Unit"))
+
+
+def _order_rows(order: LoanOrder) -> list[list[str]]:
+    rows = [["Loan value", money(order.loan_notional_usd), "USD"]]
+    rows += [["Borrowed" if i == 0 else "", money(item.amt), item.ccy]
+             for i, item in enumerate(order.loan_data)]
+    rows.append(["Collateral value", money(order.collateral_notional_usd), "USD"])
+    rows += [["Collateral" if i == 0 else "", money(item.amt), item.ccy]
+             for i, item in enumerate(order.collateral_data)]
+    rows += [
+        ["Current LTV", percent(order.cur_ltv), ""],
+        ["Margin call LTV", percent(order.margin_call_ltv), ""],
+        ["Liquidation LTV", percent(order.liq_ltv), ""],
+    ]
+    if order.risk_warning is not None:
+        rows.append(
+            ["Liquidation price", money(order.risk_warning.liq_px), order.risk_warning.inst_id]
         )
-        add_connection_options(parser)
-        return parser
+    return rows
 
-    command("loan-info", "the loan, the collateral, LTVs and liquidation price")
-    collateral = command("collateral", "the account's collateral assets and their USD value")
-    collateral.add_argument("--ccy", help="only this currency")
-    max_loan = command("max-loan", "how much more a currency could be borrowed")
-    max_loan.add_argument("borrow_ccy", metavar="BORROW_CCY", help="the currency to borrow")
-    max_loan.add_argument(
-        "--with", dest="sup", action="append", default=[], metavar="CCY=AMOUNT",
-        help="count this extra collateral too (repeatable)",
+
+# collateral ------------------------------------------------------------------------------
+
+
+async def _collateral(args: argparse.Namespace, session: Session) -> int:
+    assets = await session.client.collateral_assets(args.ccy, ord_id=args.ord_id)
+    # An empty answer is both "no such collateral" and "no order": tell them apart.
+    if not assets and args.ccy is not None and await session.client.loan_info(
+        ord_id=args.ord_id
+    ):
+        default = "" if args.ord_id else " (OKX's choice without --ord-id)"
+        raise NotFound(f"no {args.ccy} in the collateral of {_which(args)}{default}")
+    if args.json:
+        print_json(assets)
+        return OK
+    if not assets:
+        return _nothing(session, "No loan order: no collateral.")
+    print_table(
+        session.out, f"Collateral of {_which(args)}",
+        [Column("Currency"), Column("Amount", right=True), Column("USD value", right=True)],
+        [[a.ccy, money(a.amt), money(a.notional_usd)] for a in assets],
     )
-    for name, what in (("history", "loan events"), ("interest", "interest accrued")):
-        paged = command(name, f"{what}, newest first, walking every page")
-        if name == "history":
-            paged.add_argument("--type", help="only this event type, e.g. collateral_released")
-        else:
-            paged.add_argument("--ccy", help="only this loan currency")
-        paged.add_argument("--limit", type=int, help="at most this many records")
-        paged.add_argument(
-            "--since", type=_since, metavar="ISO-DATE",
-            help="only records at or after this time (UTC unless it says otherwise)",
-        )
-    adjust = command(WRITE, "add or release collateral (Trade permission; not idempotent)")
-    adjust.add_argument("type", choices=["add", "reduce"], help="add or reduce (release)")
-    adjust.add_argument("collateral_ccy", metavar="CCY", help="the collateral currency")
-    adjust.add_argument("collateral_amt", metavar="AMOUNT", help="how much, e.g. 0.05")
-    adjust.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    return OK
 
 
-def _since(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO date or time: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# max-loan --------------------------------------------------------------------------------
 
 
-def confirm_write(args: argparse.Namespace, err: Console) -> bool:
-    """Check the write's arguments, then ask unless ``--yes``; False means do nothing."""
-    ccy = check_ccy(args.collateral_ccy, "CCY")
-    amount = check_amount(args.collateral_amt, "AMOUNT")
-    if args.yes:
-        return True
-    verb = "Add" if args.type == "add" else "Release"
-    if not sys.stdin.isatty():
-        err.print(f"refusing to {args.type} collateral without confirmation: pass --yes")
-        return False
-    err.print(f"{verb} {amount} {ccy} of collateral? This changes your loan. [y/N] ", end="")
-    return input().strip().lower() in ("y", "yes")
+async def _max_loan(args: argparse.Namespace, session: Session) -> int:
+    headroom = await session.client.max_loan(
+        args.borrow_ccy, dict(args.sup) or None, ord_id=args.ord_id
+    )
+    if args.json:
+        print_json(headroom)
+        return OK
+    if headroom is None:
+        return _nothing(session, "No loan order: max-loan answers for an open order.")
+    print_table(
+        session.out, f"Borrow headroom of {_which(args)}",
+        [Column("Currency"), Column("Max loan", right=True), Column("USD value", right=True),
+         Column("Remaining quota", right=True)],
+        [[headroom.borrow_ccy, money(headroom.max_loan), money(headroom.notional_usd),
+          money(headroom.remaining_quota)]],
+    )
+    return OK
 
 
-async def run(args: argparse.Namespace, client: OkxClient) -> int:
-    """Run one Flexible Loan subcommand; the exit code."""
-    out = Console()
-    if args.command == "loan-info":
-        orders = await client.loan_info()
-        return _emit(args, orders, lambda: _orders_table(orders))
-    if args.command == "collateral":
-        assets = await client.collateral_assets(args.ccy)
-        return _emit(args, assets, lambda: _rows(
-            "Collateral", ["Currency", "Amount", "USD value"],
-            [[a.ccy, a.amt, a.notional_usd] for a in assets],
-        ))
-    if args.command == "max-loan":
-        extra = [_pair(item) for item in args.sup] or None
-        headroom = await client.max_loan(args.borrow_ccy, extra)
-        return _emit(args, headroom, lambda: _rows(
-            "Borrow headroom", ["Currency", "Max loan", "USD value", "Remaining quota"],
-            [] if headroom is None else [[headroom.borrow_ccy, headroom.max_loan,
-                                          headroom.notional_usd, headroom.remaining_quota]],
-        ))
-    if args.command == "history":
-        entries = await _collect(
-            client.iter_loan_history(args.type, page_size=_page(args.limit)), args
-        )
-        return _emit(args, entries, lambda: _rows(
-            "Loan history", ["Ref id", "Time (UTC)", "Type", "Currency", "Amount"],
-            [[e.ref_id, _time(e.ts), e.type, e.ccy, e.amt] for e in entries],
-        ))
-    if args.command == "interest":
-        records = await _collect(
-            client.iter_interest_accrued(args.ccy, page_size=_page(args.limit)), args
-        )
-        return _emit(args, records, lambda: _rows(
-            "Interest accrued", ["Ref id", "Time (UTC)", "Currency", "Loan", "Interest", "Rate"],
-            [[r.ref_id, _time(r.ts), r.ccy, r.loan, r.interest, r.interest_rate]
-             for r in records],
-        ))
-    try:
-        await client.adjust_collateral(args.type, args.collateral_ccy, args.collateral_amt)
-    except OkxUnknownOutcomeError as exc:
-        Console(stderr=True).print(Text.assemble(
-            ("outcome unknown:", "red"), f" {exc.__cause__}. The request was not resent. "
-            "Check `okx-async history --limit 5` before trying again.",
-        ), soft_wrap=True, highlight=False)
-        return 3
-    verb = "Added" if args.type == "add" else "Released"
-    out.print(Text(f"{verb} {check_amount(args.collateral_amt)} {args.collateral_ccy} "
-                   "of collateral."), highlight=False)
-    return 0
-
-
-def _pair(text: str) -> tuple[str, str]:
-    ccy, sep, amount = text.partition("=")
-    if not sep:
-        raise ValueError(f"--with takes CCY=AMOUNT, got {text!r:.40}")
-    return ccy, amount
-
-
-def _page(limit: int | None) -> int:
-    if limit is not None and limit < 1:
-        raise ValueError("--limit must be at least 1")
-    return min(limit or MAX_PAGE, MAX_PAGE)
+# history and interest --------------------------------------------------------------------
 
 
 async def _collect(entries: AsyncIterator[T], args: argparse.Namespace) -> list[T]:
@@ -169,67 +135,98 @@ async def _collect(entries: AsyncIterator[T], args: argparse.Namespace) -> list[
     return collected
 
 
-def _emit(args: argparse.Namespace, value: object, table: Callable[[], Table]) -> int:
+async def _history(args: argparse.Namespace, session: Session) -> int:
+    entries = await _collect(session.client.iter_loan_history(
+        args.type, page_size=page_size(args.limit), ord_id=args.ord_id
+    ), args)
+    return _records(args, session, entries, title="Loan history", columns=[
+        Column("Ref id"), Column("Time (UTC)", rigid=False), Column("Type", rigid=False),
+        Column("Currency"), Column("Amount", right=True),
+    ], rows=[[e.ref_id, utc(e.ts), e.type, e.ccy, money(e.amt)] for e in entries])
+
+
+async def _interest(args: argparse.Namespace, session: Session) -> int:
+    records = await _collect(session.client.iter_interest_accrued(
+        args.ccy, page_size=page_size(args.limit), ord_id=args.ord_id
+    ), args)
+    return _records(args, session, records, title="Interest accrued", columns=[
+        Column("Ref id"), Column("Time (UTC)", rigid=False), Column("Currency"),
+        Column("Loan", right=True), Column("Interest", right=True), Column("Rate", right=True),
+    ], rows=[
+        [r.ref_id, utc(r.ts), r.ccy, money(r.loan), money(r.interest), money(r.interest_rate)]
+        for r in records
+    ])
+
+
+def _records(
+    args: argparse.Namespace,
+    session: Session,
+    found: Sequence[object],
+    *,
+    title: str,
+    columns: Sequence[Column],
+    rows: list[list[str]],
+) -> int:
     if args.json:
-        print(json.dumps(as_json(value), indent=2))
-    else:
-        Console().print(table())
-    return 0
+        print_json(found)
+        return OK
+    if not found:
+        return _nothing(session, f"{title}: no records.")
+    print_table(session.out, title, columns, rows)
+    return OK
 
 
-def as_json(value: object) -> Any:
-    """Models as JSON: snake_case fields, amounts as exact strings, times as ISO-8601."""
-    if attrs.has(type(value)):
-        fields = attrs.asdict(value, recurse=False)  # type: ignore[arg-type]
-        return {name: as_json(field) for name, field in fields.items()}
-    if isinstance(value, (list, tuple)):
-        return [as_json(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
+# The parsers -----------------------------------------------------------------------------
 
 
-def _time(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%d %H:%M:%S")
+def _order_only(parser: argparse.ArgumentParser) -> None:
+    _order_flag(parser)
 
 
-def _rows(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Table:
-    table = Table(title=title)
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right")
-    for row in rows:
-        # Text, not str: what OKX sends is not rich markup.
-        table.add_row(*(Text(str(cell)) for cell in row))
-    return table
+def _collateral_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ccy", type=ccy, help="only this currency")
+    _order_flag(parser, "this loan order (default: OKX's choice, the earliest)")
 
 
-def _orders_table(orders: Sequence[Any]) -> Table:
-    table = Table(title="Flexible Loan orders", show_header=False)
-    table.add_column("", style="bold")
-    table.add_column("", justify="right")
-
-    def row(label: str, value: object) -> None:
-        table.add_row(Text(label), Text(str(value)))
-
-    if not orders:
-        row("No loan order", "")
-    for info in orders:
-        _order_rows(info, row)
-    return table
+def _max_loan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("borrow_ccy", metavar="BORROW_CCY", type=ccy,
+                        help="the currency to borrow")
+    parser.add_argument(
+        "--with", dest="sup", action="append", default=[], type=ccy_amount,
+        metavar="CCY=AMOUNT", help="count this extra collateral too (repeatable)",
+    )
+    _order_flag(parser, "this loan order (default: OKX's choice, the earliest)")
 
 
-def _order_rows(info: Any, row: Callable[[str, object], None]) -> None:
-    row("Order", info.ord_id)
-    row("Loan (USD)", info.loan_notional_usd)
-    for item in info.loan_data:
-        row(f"  borrowed {item.ccy}", item.amt)
-    row("Collateral (USD)", info.collateral_notional_usd)
-    for item in info.collateral_data:
-        row(f"  {item.ccy}", item.amt)
-    row("Current LTV", f"{info.cur_ltv:%}")
-    row("Margin call LTV", f"{info.margin_call_ltv:%}")
-    row("Liquidation LTV", f"{info.liq_ltv:%}")
-    if info.risk_warning is not None:
-        row(f"Liquidation price {info.risk_warning.inst_id}", info.risk_warning.liq_px)
+def _paging(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=count, help="at most this many records")
+    parser.add_argument(
+        "--since", type=since, metavar="ISO-DATE",
+        help="only records at or after this time (UTC unless it says otherwise)",
+    )
+    _order_flag(parser)
+
+
+def _history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--type", type=history_type,
+                        help="only this event type, e.g. collateral_released")
+    _paging(parser)
+
+
+def _interest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ccy", type=ccy, help="only this loan currency")
+    _paging(parser)
+
+
+COMMANDS = (
+    Command("loan-info", "every loan order: its loan, collateral, LTVs and liquidation price",
+            _order_only, _loan_info),
+    Command("collateral", "a loan order's collateral and its USD value",
+            _collateral_arguments, _collateral),
+    Command("max-loan", "how much more a loan order could borrow",
+            _max_loan_arguments, _max_loan),
+    Command("history", "loan events, newest first, walking every page",
+            _history_arguments, _history),
+    Command("interest", "interest accrued, newest first, walking every page",
+            _interest_arguments, _interest),
+)

@@ -100,10 +100,16 @@ class Pipeline:
             kind=endpoint.kind, private=endpoint.private, key_param=endpoint.key_param,
         )
         confirmed = endpoint.confirmed
-        return await self._attempts(
-            request, endpoint.result, call,
-            None if confirmed is None else lambda: confirmed(_sent_wire(request)),
-        )
+        try:
+            return await self._attempts(
+                request, endpoint.result, call,
+                None if confirmed is None else lambda: confirmed(_sent_wire(request)),
+            )
+        except OkxClientClosedError as closed:
+            if not call.write_in_doubt():
+                raise
+            # Closing ends the wait, not the write that may already have executed.
+            raise self._unknown(request, call, "the client was closed") from closed
 
     async def server_time(self) -> ServerTime:
         """One request for OKX's clock, beside any call: no retry, no uid needed."""
@@ -243,7 +249,7 @@ class Pipeline:
         error.attempts = call.sent + in_flight
         error.__cause__ = call.last_failure
         request = call.request
-        if request is not None and request.is_write and (in_flight or call.may_have_executed):
+        if request is not None and call.write_in_doubt():
             # The deadline struck while the write was in flight, or after it may have
             # executed: it may have been executed.
             unknown = Pipeline._unknown(request, call, None)

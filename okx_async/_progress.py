@@ -34,6 +34,12 @@ class CallState:
         #: The call's own request, once built (after the uid lookup).
         self.request: Request | None = None
 
+    def write_in_doubt(self) -> bool:
+        """The call's write may have executed: in an earlier attempt, or one in flight."""
+        request = self.request
+        in_flight = self.current is not None and self.current.sent
+        return request is not None and request.is_write and (self.may_have_executed or in_flight)
+
     def failed(self, exc: OkxError, *, sent: bool) -> None:
         """An attempt failed with ``exc``; ``sent``: its request went out."""
         self.sent += sent

@@ -154,7 +154,7 @@ class Simulator(SimulatorCore):
 
         Usage::
 
-            async with sim.client(DEMO_CREDENTIALS_2, retry=RetryPolicy(attempts=1)) as okx:
+            async with sim.client(DEMO_CREDENTIALS_2, retry=RetryPolicy(max_attempts=1)) as okx:
                 info = await okx.loan_info()
 
         Its clients share one :class:`~okx_async.MemoryLimiter` (the one budget per user
