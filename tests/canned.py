@@ -43,12 +43,21 @@ def through_client(
     call: Callable[[OkxClient], Awaitable[T]],
 ) -> T:
     """``call(client)`` on a client whose every request gets ``(status, body)``, sent once."""
+    return through(Canned(status, body), call)
+
+
+def through(
+    transport: Canned,
+    call: Callable[[OkxClient], Awaitable[T]],
+    *,
+    base_url: str = "https://canned.invalid",
+) -> T:
+    """``call(client)`` on a client of ``base_url`` that sends through ``transport``, once."""
 
     async def main() -> T:
         async with OkxClient(
-            DEMO_CREDENTIALS, base_url="https://canned.invalid", user_id="1",
-            transport=Canned(status, body), limiter=MemoryLimiter(),
-            retry=RetryPolicy.disabled(),
+            DEMO_CREDENTIALS, base_url=base_url, user_id="1", transport=transport,
+            limiter=MemoryLimiter(), retry=RetryPolicy.disabled(),
         ) as okx:
             return await call(okx)
 

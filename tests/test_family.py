@@ -1,17 +1,21 @@
-"""The Flexible Loan family end to end: typed methods over loopback HTTP to the simulator."""
+"""The Flexible Loan family end to end: typed methods against the simulator.
+
+Over loopback HTTP, except what concerns budgets and their timing, which runs
+in-process on virtual time at OKX's real rule.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from one_order import one_order
+from one_order import ONE_ORDER, one_order
+from schedule import COOL
 
 from okx_async import (
     BorrowCurrency,
@@ -47,6 +51,8 @@ REDEEM = LOAN + "max-collateral-redeem-amount"
 ADJUST = LOAN + "adjust-collateral"
 HISTORY = LOAN + "loan-history"
 
+
+
 @pytest.fixture
 def okx_simulator_factory(okx_simulator_factory: SimulatorFactory) -> SimulatorFactory:
     """The plugin's factory, with users holding one order (see tests/one_order.py)."""
@@ -58,11 +64,21 @@ async def okx_simulator(okx_simulator_factory: SimulatorFactory) -> Simulator:
     return await okx_simulator_factory()
 
 
-
 def client(sim: Simulator, **options: Any) -> OkxClient:
+    """A client of ``sim`` over loopback HTTP, with the trade key and the user known."""
     options.setdefault("user_id", DEMO_UID)
     credentials = options.pop("credentials", TRADE_CREDENTIALS)
     return OkxClient(credentials, base_url=sim.base_url, **options)
+
+
+def in_process(sim: Simulator, **options: Any) -> OkxClient:
+    """The same client wired to ``sim`` in-process."""
+    options.setdefault("user_id", DEMO_UID)
+    return sim.client(TRADE_CREDENTIALS, **options)
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def arrivals(sim: Simulator, path: str) -> list[tuple[str, bytes]]:
@@ -194,14 +210,14 @@ async def test_post_body_is_sent_byte_for_byte_as_signed(okx_simulator: Simulato
 @pytest.mark.parametrize(
     ("fault", "executed"),
     [({"drop_rate": 1.0}, True), ({"html_error_rate": 1.0}, True),
-     ({"server_error_rate": 1.0}, False), ({"response_latency": (0.4, 0.4)}, True)],
+     ({"server_error_rate": 1.0}, False), ({"response_latency": (0.25, 0.25)}, True)],
     ids=["dropped", "html-502", "50001", "timeout"],
 )
 async def test_a_write_with_an_unknown_outcome_is_never_resent(
     okx_simulator_factory: SimulatorFactory, fault: dict[str, Any], executed: bool
 ) -> None:
     sim = await okx_simulator_factory(fault_endpoints=[ADJUST], **fault)
-    async with client(sim, timeouts=Timeouts(total=0.2)) as writer:
+    async with client(sim, timeouts=Timeouts(total=0.1)) as writer:
         with pytest.raises(OkxUnknownOutcomeError) as caught:
             await writer.adjust_collateral("reduce", "BTC", Decimal("0.1"))
     async with client(sim) as okx:
@@ -219,30 +235,37 @@ async def test_a_write_with_an_unknown_outcome_is_never_resent(
     assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("0.4" if executed else "0.5")
 
 
+@pytest.mark.okx_virtual(orders=ONE_ORDER, response_latency=(0.3, 0.3))
 async def test_a_write_in_flight_when_the_deadline_passes_has_an_unknown_outcome(
-    okx_simulator_factory: SimulatorFactory,
+    okx_virtual_simulator: Simulator,
 ) -> None:
-    sim = await okx_simulator_factory(response_latency=(0.3, 0.3))
-    async with client(sim, retry=RetryPolicy(deadline=0.15)) as okx:
+    sim = okx_virtual_simulator
+    async with in_process(sim, retry=RetryPolicy(deadline=0.15)) as okx:
         with pytest.raises(OkxUnknownOutcomeError) as caught:
             await okx.adjust_collateral("add", "BTC", "0.5")
+        assert now() == 0.15
     assert isinstance(caught.value.__cause__, OkxTimeoutError)
     assert caught.value.attempts == 1
     assert len(arrivals(sim, ADJUST)) == 1
     assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("1.0")  # it did execute
 
 
-async def test_a_write_answered_50011_is_resent(
-    okx_simulator_factory: SimulatorFactory,
-) -> None:
-    sim = await okx_simulator_factory(limit=1, window=0.3)
-    fast = {ADJUST: RateLimit(1, 0.3)}
+#: One adjust-collateral per 2 s, stricter than OKX's rule, so that one write of
+#: another program is enough to spend the budget.
+ONE_ADJUST = RateLimit(1, 2.0)
+
+
+@pytest.mark.okx_virtual(orders=ONE_ORDER, rules={"adjust-collateral": (1, 2.0)})
+async def test_a_write_answered_50011_is_resent(okx_virtual_simulator: Simulator) -> None:
+    sim = okx_virtual_simulator
+    rules = {ADJUST: ONE_ADJUST}
     # Another program of the same user spends the budget; OKX rejects ours with 50011.
-    async with client(sim, limiter=MemoryLimiter(), rate_limits=fast) as other:
+    async with in_process(sim, limiter=MemoryLimiter(), rate_limits=rules) as other:
         await other.adjust_collateral("add", "BTC", "0.25")
-    async with client(sim, limiter=MemoryLimiter(), rate_limits=fast) as okx:
+    async with in_process(sim, limiter=MemoryLimiter(), rate_limits=rules) as okx:
         await okx.adjust_collateral("add", "BTC", "0.25")
-    assert [code for code, _ in arrivals(sim, ADJUST)] == ["0", "50011", "0"]
+    # Resent once the pause after the 50011 is over: a window and the margin.
+    assert [(a.t, a.code) for a in sim.arrivals] == [(0.0, "0"), (0.0, "50011"), (COOL, "0")]
     assert sim.accounts[DEMO_UID].order().collateral["BTC"] == Decimal("1.0")
 
 
@@ -277,17 +300,16 @@ async def test_iterators_walk_every_page_and_stop(okx_simulator: Simulator) -> N
     assert not okx_simulator.rejections()
 
 
+@pytest.mark.okx_virtual(orders=ONE_ORDER, response_latency=(0.2, 0.2))
 async def test_a_cancelled_or_abandoned_iterator_leaks_no_slot(
-    okx_simulator_factory: SimulatorFactory,
+    okx_virtual_simulator: Simulator,
 ) -> None:
-    sim = await okx_simulator_factory(response_latency=(0.2, 0.2), limit=5, window=0.5)
+    sim = okx_virtual_simulator
     limiter = MemoryLimiter()
-    rule = {HISTORY: RateLimit(5, 0.5)}
     key = LimitKey(DEMO_UID, HISTORY)
+    timeout = 0.5
 
-    # A request cancelled in flight may still reach OKX until its timeout, so the
-    # limiter may count it that long; a short timeout keeps the test short.
-    async with client(sim, limiter=limiter, rate_limits=rule, timeouts=Timeouts(total=0.5)) as okx:
+    async with in_process(sim, limiter=limiter, timeouts=Timeouts(total=timeout)) as okx:
 
         async def walk() -> None:
             async for _ in okx.iter_loan_history(page_size=5):
@@ -305,42 +327,46 @@ async def test_a_cancelled_or_abandoned_iterator_leaks_no_slot(
         async for _ in okx.iter_loan_history(page_size=5):
             break  # abandoned after the first page
         assert limiter.budget(key) is budget and budget.in_flight == 0
-        # The budget serves a full burst again once that timeout and a window have passed.
-        await asyncio.sleep(1.1)
-        started = time.monotonic()
+        # The cancelled request could still reach OKX until its timeout, so its slot is
+        # held until then plus a window (tests/test_resilience.py checks that instant).
+        # After that the budget serves a full burst again.
+        await asyncio.sleep(3.0 - now())
+        assert timeout + COOL < 3.0
         await asyncio.gather(*(okx.loan_history(limit=1) for _ in range(5)))
-        assert time.monotonic() - started < 0.45
+    times = [a.t for a in sim.arrivals if a.endpoint == HISTORY]
+    assert times == [0.0, 0.1] + [3.0] * 5
     assert not sim.rejections()
 
 
+@pytest.mark.okx_virtual(orders=ONE_ORDER, response_latency=(0.1, 0.1))
 async def test_a_fan_out_on_one_endpoint_does_not_slow_loan_info(
-    okx_simulator_factory: SimulatorFactory,
+    okx_virtual_simulator: Simulator,
 ) -> None:
-    sim = await okx_simulator_factory(limit=5, window=0.5)
-    rules = {REDEEM: RateLimit(5, 0.5), LOAN + "loan-info": RateLimit(5, 0.5)}
+    sim = okx_virtual_simulator
     ccys = list(DEFAULT_AMOUNTS)[:30]
-    async with client(sim, rate_limits=rules) as okx:
+    async with in_process(sim) as okx:
         answered = asyncio.Event()
         fan_out = asyncio.ensure_future(
             okx.max_collateral_redeem_amounts(ccys, on_result=lambda _c, _r: answered.set())
         )
         await answered.wait()  # the first burst is answered, the rest queue
-        started = time.monotonic()
+        started = now()
         orders = await okx.loan_info()
-        elapsed = time.monotonic() - started
+        assert now() - started == 0.1  # one round trip, no wait behind the fan-out
         assert not fan_out.done()
         results = await fan_out
     assert len(orders) == 1 and orders[0].cur_ltv > 0
-    assert elapsed < 0.25, f"loan_info waited {elapsed:.3f}s behind the fan-out"
     assert len(results) == 30
     assert not sim.rejections()
 
 
-async def test_max_redeem_over_all_collateral(okx_simulator_factory: SimulatorFactory) -> None:
-    sim = await okx_simulator_factory(limit=5, window=0.2)
-    async with client(sim, rate_limits={REDEEM: RateLimit(5, 0.2)}) as okx:
+@pytest.mark.okx_virtual(orders=ONE_ORDER)
+async def test_max_redeem_over_all_collateral(okx_virtual_simulator: Simulator) -> None:
+    sim = okx_virtual_simulator
+    async with in_process(sim) as okx:
         everything = await okx.max_collateral_redeem_amounts()
     held = [ccy for ccy, amount in DEFAULT_AMOUNTS.items() if amount != "0"]
     assert list(everything) == held
     assert everything["SHIB"] == MaxCollateralRedeemAmount("SHIB", Decimal(DEFAULT_AMOUNTS["SHIB"]))
     assert [a.endpoint for a in sim.arrivals].count(LOAN + "collateral-assets") == 1
+    assert not sim.rejections()

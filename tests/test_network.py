@@ -278,19 +278,27 @@ def test_a_sliding_window_counter_costs_at_most_two_rejections_whatever_the_phas
     assert len({r.query for r in result.ours() if r.accepted}) == 30
 
 
-@pytest.mark.parametrize("offset", [0.0, 0.2, 0.7, 1.2, 4.4])
-def test_a_foreign_sender_costs_few_rejections_and_is_not_crowded_out(offset: float) -> None:
+@pytest.mark.parametrize(
+    ("offset", "ours_refused", "theirs_refused", "took", "least"),
+    [(0.0, 3, 1, 21.218, 16.0), (0.2, 3, 3, 18.4708, 14.0), (0.7, 3, 3, 18.78592, 14.0),
+     (1.2, 3, 2, 20.84632, 15.8), (4.4, 3, 1, 21.1574, 15.6)],
+)
+def test_a_foreign_sender_costs_few_rejections_and_is_not_crowded_out(
+    offset: float, ours_refused: int, theirs_refused: int, took: float, least: float
+) -> None:
     """Another program on the same user has sent one request every 1.5 s since 0; our
-    30 queries start at ``offset``. Goal (issue 11): at most 3 rejections, within 1.3x
-    the least time that the other program's accepted requests allow. Measured here:
-    3 rejections and 1.32-1.36x. Backing off less gets closer to that least time
-    only by refusing the other program instead (docs/performance.md)."""
+    30 queries start at ``offset``. The goals: at most 3 rejections, within 1.3x the
+    least time that the other program's accepted requests allow. The design gives
+    exactly 3 rejections, and 1.32-1.36x: the time goal is missed (docs/performance.md,
+    "Why the foreign-traffic time is missed"). Backing off less gets closer to that
+    least time only by refusing the other program instead."""
     result = run(_drive(
         SlidingLog(5, 2.0), 30, _fixed(0.001, 0.001), limiter=MemoryLimiter(),
         foreign=(0.0, 1.5), starts=[offset] * 30,
     ))
-    assert len(result.rejections()) <= 3
+    assert len(result.rejections()) == ours_refused <= 3
     theirs = [r for r in result.requests if r.query is None and offset <= r.arrived <= result.done]
-    assert sum(1 for r in theirs if not r.accepted) <= 3
+    assert sum(1 for r in theirs if not r.accepted) == theirs_refused
     foreign = [r.arrived - offset for r in theirs if r.accepted]
-    assert result.done - offset <= 1.4 * least_time_beside(foreign, 30, limit=5, window=2.0)
+    assert least_time_beside(foreign, 30, limit=5, window=2.0) == pytest.approx(least, abs=1e-6)
+    assert result.done - offset == pytest.approx(took, abs=1e-9)

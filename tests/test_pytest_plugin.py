@@ -31,6 +31,9 @@ def test_unrelated():
     assert True
 """
 
+#: A fresh project has no Hypothesis; importing its plugin is most of pytest's start.
+NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
+
 #: Shadows the installed package, as in an environment that never installed it.
 NOT_INSTALLED = (
     "raise ModuleNotFoundError(\"No module named 'pytest_asyncio'\", name='pytest_asyncio')\n"
@@ -50,7 +53,8 @@ def test_without_pytest_asyncio_other_tests_still_run_and_the_fixture_names_the_
     env["PYTHONPATH"] = str(shadow.parent)
     run = subprocess.run(
         # pytest-asyncio's own entry point would fail to import: block it, as if absent.
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:asyncio"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:asyncio",
+         *NO_HYPOTHESIS],
         cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert "2 passed" in run.stdout, run.stdout + run.stderr
@@ -126,7 +130,7 @@ def test_virtual_time_tests_run_in_a_fresh_project(tmp_path: Path) -> None:
     (tmp_path / "test_bot.py").write_text(ON_VIRTUAL_TIME)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *NO_HYPOTHESIS,
          "-o", "asyncio_default_fixture_loop_scope=function"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
     )

@@ -82,7 +82,9 @@ def test_the_guard_fails_unexplained_real_sleeps_and_only_those(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
     run = subprocess.run(
+        # No Hypothesis plugin: the sample needs none, and importing it is most of the start.
         [sys.executable, "-m", "pytest", "-q", "-rE", "-p", "no:cacheprovider",
+         "-p", "no:hypothesispytest",
          "-p", "real_time_guard", "-o", "real_time_limit=0.05", "-o", "asyncio_mode=auto",
          "-o", "asyncio_default_fixture_loop_scope=function"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,

@@ -6,7 +6,8 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-from one_order import one_order
+from one_order import ONE_ORDER, one_order
+from schedule import full_speed
 
 from okx_async import (
     MaxCollateralRedeemAmount,
@@ -16,7 +17,6 @@ from okx_async import (
     RetryPolicy,
 )
 from okx_async.simulator import DEMO_CREDENTIALS, DEMO_UID, TRADE_CREDENTIALS, Simulator
-from okx_async.simulator._algorithms import max_in_any_window
 from okx_async.simulator.pytest_plugin import SimulatorFactory
 
 LOAN = "/api/v5/finance/flexible-loan/"
@@ -53,14 +53,13 @@ async def test_a_get_and_a_post_go_out_signed(okx_simulator_factory: SimulatorFa
     )
 
 
+@pytest.mark.okx_virtual(orders=ONE_ORDER)
 async def test_a_typed_call_and_request_on_one_path_share_one_budget(
-    okx_simulator_factory: SimulatorFactory,
+    okx_virtual_simulator: Simulator,
 ) -> None:
-    window = 0.3
-    sim = await okx_simulator_factory(limit=5, window=window)
+    sim = okx_virtual_simulator
     ccys = ["BTC", "ETH", "SOL", "XRP", "DOGE", "ADA"]
-    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
-                         rate_limits={REDEEM: RateLimit(5, window)}) as okx:
+    async with sim.client(user_id=DEMO_UID) as okx:
         typed, raw = await asyncio.gather(
             okx.max_collateral_redeem_amounts(ccys),
             asyncio.gather(*(okx.request("GET", REDEEM, {"ccy": c}) for c in ccys)),
@@ -68,24 +67,20 @@ async def test_a_typed_call_and_request_on_one_path_share_one_budget(
     assert typed == {c: MaxCollateralRedeemAmount(c, Decimal(raw[i][0]["maxRedeemAmt"]))
                      for i, c in enumerate(ccys)}
     assert not sim.rejections()
-    assert len(sim.arrivals) == 12
-    assert max_in_any_window([a.t for a in sim.arrivals], window) <= 5
+    # Twelve requests on one budget: bursts of five, each as soon as the rule allows.
+    assert [a.t for a in sim.arrivals] == full_speed(12)
 
 
-async def test_twenty_five_concurrent_gets_at_a_given_rule(
-    okx_simulator_factory: SimulatorFactory,
-) -> None:
-    window = 0.2
-    sim = await okx_simulator_factory(limit=5, window=window)
-    async with OkxClient(DEMO_CREDENTIALS, base_url=sim.base_url, user_id=DEMO_UID,
-                         rate_limits={LOAN + "loan-history": RateLimit(5, window)}) as okx:
+@pytest.mark.okx_virtual(orders=ONE_ORDER)
+async def test_twenty_five_concurrent_gets_at_the_rule(okx_virtual_simulator: Simulator) -> None:
+    sim = okx_virtual_simulator
+    async with sim.client(user_id=DEMO_UID) as okx:
         pages = await asyncio.gather(*(
             okx.request("GET", LOAN + "loan-history", {"limit": 1}) for _ in range(25)
         ))
     assert all(len(page) == 1 for page in pages)
     assert not sim.rejections()
-    assert len(sim.arrivals) == 25
-    assert max_in_any_window([a.t for a in sim.arrivals], window) <= 5
+    assert [a.t for a in sim.arrivals] == full_speed(25)
 
 
 @pytest.mark.parametrize(

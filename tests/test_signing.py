@@ -59,8 +59,8 @@ def test_the_simulator_checks_signatures_with_its_own_hmac() -> None:
 
 
 # A POST vector. Secret key and timestamp are OKX's documented signing example (above);
-# the path and compact body are a max-loan request as FACTS.md describes it. The result
-# was computed outside this project with `openssl dgst -sha256 -hmac KEY -binary | base64`
+# the path and compact body are a max-loan request as OKX's Flexible Loan docs give it. The
+# result was computed outside this project with `openssl dgst -sha256 -hmac KEY -binary | base64`
 # and is recomputed below with hashlib alone, not with the code under test.
 POST_PATH = "/api/v5/finance/flexible-loan/max-loan"
 POST_BODY = b'{"borrowCcy":"USDT","supCollateral":[{"ccy":"BTC","amt":"0.5"}]}'

@@ -7,6 +7,7 @@ import time
 
 import attrs
 import pytest
+from schedule import RULE, least_time
 
 from okx_async import LimitKey, MemoryLimiter, OkxClient, Outcome, RateLimit, Timeouts
 from okx_async._window import DEFAULT_MARGIN
@@ -15,12 +16,6 @@ from okx_async.simulator._virtual import run
 
 LOAN_INFO = "/api/v5/finance/flexible-loan/loan-info"
 REDEEM = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount"
-RULE = RateLimit(5, 2.0)
-
-
-def least_time(n: int, rule: RateLimit = RULE) -> float:
-    """The least time the rule allows between the first and the last of ``n`` requests."""
-    return (n - 1) // rule.requests * rule.window
 
 
 def predicted_grants(n: int, lifetime: float) -> list[float]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import enum
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Final
@@ -10,20 +12,60 @@ from typing import Final
 from .._limiter import LimitKey
 from .._window import RateLimit
 
+#: The version of the protocol (the scripts and the meaning of every key and field). It
+#: is part of every key name, so two versions in a rolling deploy never share a budget.
+PROTOCOL: Final = 1
 #: Longest a process with waiters or slots goes without a word to Redis (a beat).
 BEAT: Final = 0.25
-#: A process silent this long is dead: its tickets leave the line, its in-flight slots
-#: start cooling, and a slot handed to it and not claimed is free again.
-TTL: Final = 1.0
-#: How long a Redis that restarted empty grants nothing, so that every live process
-#: has told it again what it has in flight or cooling (they beat every BEAT).
+#: Bound on every Redis round trip, unless the limiter is given another.
+TIMEOUT: Final = 0.25
+#: The restart hold's floor: time for every live process to tell a restarted Redis
+#: again what it has in flight or cooling (one beat, one slow call, and some room).
 HOLD: Final = 1.0
 #: Processes that spoke within this long count for the fair share of a fallback.
 PEERS: Final = 30.0
 #: Waiters of one budget registered per call; younger ones wait for the next call.
 REGISTER_CAP: Final = 64
-#: The names after ``prefix:{user:endpoint}:``.
+#: The names after ``prefix:vN:{user:endpoint}:``.
 PARTS: Final = ("slots", "queue", "procs", "state")
+
+
+def liveness(timeout: float) -> float:
+    """How long a process stays alive in the others' eyes after each of its calls.
+
+    Two calls of a live process run in Redis at most a beat plus two calls apart (the
+    rest of one, the sleep, the start of the next); one more beat is room for a busy
+    event loop. Each process announces its own, so a slow link only slows the others'
+    verdict on that process, never makes a live one look dead.
+    """
+    return 2 * (BEAT + timeout)
+
+
+class Answer(enum.IntEnum):
+    """What a finished slot's request got, as told to Redis (``record.lua``)."""
+
+    #: Told already, or nothing to say: only the slot's cooling counts.
+    TOLD = 0
+    ACCEPTED = 1
+    #: No answer that says whether the server counted it (timeout, cancellation, 5xx).
+    UNKNOWN = 2
+    #: 50011.
+    THROTTLED = 3
+
+
+class Finished:
+    """A finished slot still cooling, told to Redis on every beat until it cooled."""
+
+    __slots__ = ("answer", "arrival", "granted")
+
+    def __init__(self, arrival: float, answer: Answer, granted: float) -> None:
+        #: ``loop.time()`` when its request may last have reached the server.
+        self.arrival = arrival
+        #: What its request got; :attr:`Answer.TOLD` once Redis has heard it.
+        self.answer = answer
+        #: ``loop.time()`` of its grant: a 50011 of a request granted before the last
+        #: one was handled is an echo of that one, not a reason to slow down more.
+        self.granted = granted
 
 
 class Waiter:
@@ -45,13 +87,13 @@ class Budget:
 
     __slots__ = (
         "busy_until", "clear_at", "driver", "drops", "finished", "flying", "key", "local",
-        "names", "peers", "rule", "share", "throttle", "unsent", "waiters", "wake",
+        "names", "peers", "rule", "seen", "share", "unsent", "waiters", "wake",
     )
 
     def __init__(self, key: LimitKey, rule: RateLimit, prefix: str) -> None:
         self.key = key
         self.rule = rule
-        base = f"{prefix}:{{{key.user_id}:{key.endpoint}}}"
+        base = f"{prefix}:v{PROTOCOL}:{{{key.user_id}:{key.endpoint}}}"
         self.names = tuple(f"{base}:{part}" for part in PARTS)
         self.waiters: deque[Waiter] = deque()
         #: Tickets and unused permits given up, for the next call to remove.
@@ -60,31 +102,29 @@ class Budget:
         self.flying: dict[str, float] = {}
         #: The fallback's permits among ``flying``: Redis did not grant them.
         self.local: set[str] = set()
-        #: Finished permits still cooling -> (latest arrival, probe answer: 0 told,
-        #: 1 accepted, 2 not accepted). Told to Redis on every beat until cooled.
-        self.finished: dict[str, tuple[float, int]] = {}
-        #: A 50011 Redis has not heard of yet; something new for it in ``finished``.
-        self.throttle = False
+        #: Finished permits still cooling, told to Redis on every beat until cooled.
+        self.finished: dict[str, Finished] = {}
+        #: Something in ``finished`` Redis may not have heard yet.
         self.unsent = False
         self.driver: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
         #: From the last reply: processes seen lately, and when the last slot frees.
         self.peers = 1
         self.busy_until = 0.0
+        #: ``loop.time()`` of the last reply of acquire.lua, which leaves the budget's
+        #: state in Redis: if it is missing while it cannot have expired, it was lost.
+        self.seen = -math.inf
         #: During a fallback: the rule of this process's share, and when it may start.
         self.share: RateLimit | None = None
         self.clear_at = 0.0
 
     def trim(self, now: float, cool: float) -> None:
         """Forget finished slots that cooled: they are free everywhere."""
-        for permit in [p for p, (t, _a) in self.finished.items() if t + cool <= now]:
+        for permit in [p for p, f in self.finished.items() if f.arrival + cool <= now]:
             del self.finished[permit]
 
     def busy(self) -> bool:
-        return bool(
-            self.waiters or self.drops or self.flying or self.finished or self.unsent
-            or self.throttle
-        )
+        return bool(self.waiters or self.drops or self.flying or self.finished or self.unsent)
 
     def hand_out(self, granted: list[str], now: float) -> None:
         """Give each granted permit to the waiter whose ticket won.

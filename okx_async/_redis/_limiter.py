@@ -7,50 +7,49 @@ import itertools
 import logging
 import math
 import secrets
-from collections.abc import Sequence
-from importlib.resources import files
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from .._errors import OkxLimiterUnavailable
-from .._limiter import LimitKey, MemoryLimiter, Outcome, Permit
+from .._limiter import LimitKey, Outcome, Permit
 from .._window import DEFAULT_MARGIN, RateLimit
-from ._budget import BEAT, HOLD, PEERS, REGISTER_CAP, TTL, Budget, Waiter
+from ._budget import BEAT, HOLD, TIMEOUT, Answer, Budget, Finished, Waiter
+from ._link import Link
+from ._outage import AnyRedis, FallbackMode, Outage
 
 log = logging.getLogger("okx_async.redis")
 
-FallbackMode = Literal["raise", "memory"]
-
 #: What a broken, restarting or hung Redis raises through redis-py and asyncio.
 _UNAVAILABLE: Final = (RedisError, OSError, TimeoutError)
-#: How soon a waiter looks again while a probe is in flight: its answer frees the next.
-_POLL: Final = 0.01
 #: First and longest pause between attempts while Redis does not answer.
 _BACKOFF: Final = (0.02, BEAT)
-
-
-def _lua(name: str) -> str:
-    return files(__package__).joinpath(name).read_text(encoding="utf-8")
-
-
-_ACQUIRE: Final = _lua("acquire.lua")
-_RECORD: Final = _lua("record.lua")
+_ANSWERS: Final = {
+    Outcome.ACCEPTED: Answer.ACCEPTED, Outcome.THROTTLED: Answer.THROTTLED,
+    Outcome.UNKNOWN: Answer.UNKNOWN,
+}
 
 
 class _RedisPermit:
     """What ``slot()`` returns: a slot granted through Redis, or through the fallback."""
 
-    __slots__ = ("_budget", "_finished", "_id", "_lifetime", "_limiter", "_memory", "_outcome")
+    __slots__ = (
+        "_budget", "_finished", "_id", "_key", "_lifetime", "_limiter", "_memory", "_outcome",
+        "_rule",
+    )
 
-    def __init__(self, limiter: RedisLimiter, budget: Budget, lifetime: float | None) -> None:
+    def __init__(
+        self, limiter: RedisLimiter, key: LimitKey, rule: RateLimit, lifetime: float | None
+    ) -> None:
         self._limiter = limiter
-        self._budget = budget
+        self._key = key
+        self._rule = rule
         self._lifetime = lifetime
+        self._budget: Budget | None = None
         self._id: str | None = None
         self._memory: Permit | None = None
         self._outcome = Outcome.UNKNOWN
@@ -63,13 +62,15 @@ class _RedisPermit:
             self._memory.finish(outcome)
 
     async def __aenter__(self) -> None:
-        limiter, budget = self._limiter, self._budget
+        limiter = self._limiter
+        # Looked up here, not in slot(): a budget evicted meanwhile must not be driven.
+        budget = self._budget = limiter._budget(self._key, self._rule)
         since = asyncio.get_running_loop().time()
         while True:
             self._id = await limiter._wait(budget, since)
             if self._id is not None:
                 return
-            self._memory = await limiter._borrow(budget, self._lifetime)
+            self._memory = await limiter._outage.borrow(budget, self._lifetime)
             if self._memory is not None:
                 self._id = limiter._new_id()
                 budget.flying[self._id] = asyncio.get_running_loop().time()
@@ -79,7 +80,7 @@ class _RedisPermit:
             # Redis answered again while this call waited on the fallback: back in line.
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._id is None:
+        if self._id is None or self._budget is None:
             return
         if self._memory is not None:
             await self._memory.__aexit__(None, None, None)
@@ -100,26 +101,26 @@ class RedisLimiter:
     outage longer than ``grace`` seconds raises :class:`OkxLimiterUnavailable` in each
     waiting call, or with ``fallback="memory"`` lets each process go on alone at a
     fair share of the rule (``share`` of it, or one over the number of processes seen
-    lately) until Redis answers again. ``timeout`` bounds every Redis round trip.
+    lately) until Redis answers again. ``timeout`` bounds every Redis round trip; the
+    others count this process as alive for ``2 * (0.25 + timeout)`` seconds after each
+    call (:attr:`liveness`), so a slow link never makes it look dead.
     """
 
     __slots__ = (
-        "_acquire", "_back", "_budgets", "_closed", "_down_since", "_instance", "_long",
-        "_memory", "_owns_redis", "_record", "_redis", "_seq",
-        "fallback", "grace", "margin", "max_idle", "prefix", "restart_hold", "share",
-        "state_ttl", "timeout",
+        "_budgets", "_closed", "_instance", "_link", "_outage", "_owns_redis", "_redis", "_seq",
+        "max_idle", "prefix",
     )
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: AnyRedis,
         *,
         prefix: str = "okx-async",
         margin: float = DEFAULT_MARGIN,
         fallback: FallbackMode = "raise",
         grace: float = 3.0,
         share: float | None = None,
-        timeout: float = 1.0,
+        timeout: float = TIMEOUT,
         state_ttl: float = 3600.0,
         max_idle: int = 1024,
         restart_hold: float = HOLD,
@@ -128,61 +129,95 @@ class RedisLimiter:
             raise ValueError(f"prefix {prefix!r} must be non-empty and without braces")
         if fallback not in ("raise", "memory"):
             raise ValueError(f"fallback must be 'raise' or 'memory', not {fallback!r}")
-        if margin < 0 or grace < 0 or timeout <= 0 or state_ttl <= 0:
-            raise ValueError("margin and grace must be >= 0; timeout and state_ttl > 0")
+        if margin < 0 or grace < 0 or restart_hold < 0:
+            raise ValueError("margin, grace and restart_hold must be >= 0")
+        if timeout <= 0 or state_ttl <= 0:
+            raise ValueError("timeout and state_ttl must be > 0")
         if share is not None and not 0 < share <= 1:
             raise ValueError(f"share must be in (0, 1], not {share!r}")
         self._redis = redis
         self._owns_redis = False
         self.prefix = prefix
-        self.margin = margin
-        self.fallback: FallbackMode = fallback
-        self.grace = grace
-        #: The part of a rule each process uses during a fallback; None: 1 / processes.
-        self.share = share
-        self.timeout = timeout
-        #: How long what a budget learned (even pacing, trusted bursts) outlives its use.
-        self.state_ttl = state_ttl
         self.max_idle = max_idle
-        #: How long a Redis that just started grants nothing on a budget it does not
-        #: know: time for live processes to tell it again what it forgot in a restart.
-        self.restart_hold = restart_hold
         #: Names this process's tickets and permits; hex, so it holds no '.'.
         self._instance = secrets.token_hex(6)
         self._seq = itertools.count()
-        self._acquire: AsyncScript = redis.register_script(_ACQUIRE)
-        self._record: AsyncScript = redis.register_script(_RECORD)
+        self._outage = Outage(redis, fallback=fallback, grace=grace, share=share, margin=margin)
+        self._link = Link(redis, self._instance, margin=margin, timeout=timeout,
+                          restart_hold=restart_hold, state_ttl=state_ttl)
         self._budgets: dict[LimitKey, Budget] = {}
-        self._memory = MemoryLimiter(margin=margin)
-        #: ``loop.time()`` of the first failed call of the current outage.
-        self._down_since: float | None = None
-        #: The current outage outlasted the grace: calls fail, or fall back.
-        self._long = False
-        #: Set when Redis answers again after a fallback; None while not fallen back.
-        self._back: asyncio.Future[None] | None = None
         self._closed = False
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = 1.0, **options: Any) -> RedisLimiter:
+    def from_url(
+        cls, url: str, *, timeout: float = TIMEOUT, cluster: bool = False, **options: Any
+    ) -> RedisLimiter:
         """A limiter on a client of its own, closed by :meth:`aclose`.
 
-        ``options`` are :class:`RedisLimiter`'s; any other goes to
-        ``redis.asyncio.Redis.from_url``. Every socket operation is bounded by
-        ``timeout``; the limiter retries with back-off itself.
+        ``cluster=True`` connects to a Redis Cluster through any of its nodes
+        (``redis.asyncio.RedisCluster.from_url``). ``options`` are
+        :class:`RedisLimiter`'s; any other goes to redis-py's ``from_url``. Every
+        socket operation is bounded by ``timeout``; the limiter retries with back-off
+        itself.
         """
         own = {k: options.pop(k) for k in list(options) if k in (cls.__init__.__kwdefaults__ or {})}
         # One quick retry replaces a pooled connection that a restart broke.
         redis_options = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
                          "retry": Retry(NoBackoff(), 1), **options}
-        limiter = cls(aioredis.Redis.from_url(url, **redis_options), timeout=timeout, **own)
+        client: AnyRedis = (
+            RedisCluster.from_url(url, **redis_options) if cluster
+            else aioredis.Redis.from_url(url, **redis_options)
+        )
+        limiter = cls(client, timeout=timeout, **own)
         limiter._owns_redis = True
         return limiter
 
+    @property
+    def fallback(self) -> FallbackMode:
+        """What an outage longer than :attr:`grace` does: ``"raise"`` or ``"memory"``."""
+        return self._outage.fallback
+
+    @property
+    def grace(self) -> float:
+        """How long calls wait for Redis to answer again before the fallback applies."""
+        return self._outage.grace
+
+    @property
+    def share(self) -> float | None:
+        """The part of a rule each process uses during a fallback; None: 1 / processes."""
+        return self._outage.share
+
+    @property
+    def margin(self) -> float:
+        """Added to every window, as in memory."""
+        return self._link.margin
+
+    @property
+    def timeout(self) -> float:
+        """Bound on every Redis round trip."""
+        return self._link.timeout
+
+    @property
+    def liveness(self) -> float:
+        """Seconds the other processes count this one as alive after each of its calls."""
+        return self._link.liveness
+
+    @property
+    def restart_hold(self) -> float:
+        """A Redis that restarted, or lost a budget's state, grants nothing on it for the
+        longer of this and the rule's window + margin (0: not at all)."""
+        return self._link.restart_hold
+
+    @property
+    def state_ttl(self) -> float:
+        """How long what a budget learned (even pacing, trusted bursts) outlives its use."""
+        return self._link.state_ttl
+
     def __repr__(self) -> str:
         return (
-            f"<RedisLimiter redis={self._where()} prefix={self.prefix!r} "
+            f"<RedisLimiter redis={self._outage.where()} prefix={self.prefix!r} "
             f"fallback={self.fallback!r} budgets={len(self._budgets)} "
-            f"down={self._down_since is not None}>"
+            f"down={self._outage.down_since is not None}>"
         )
 
     async def __aenter__(self) -> RedisLimiter:
@@ -196,21 +231,16 @@ class RedisLimiter:
     def slot(self, key: LimitKey, rule: RateLimit, *, lifetime: float | None = None) -> Permit:
         if self._closed:
             raise OkxLimiterUnavailable("this RedisLimiter is closed")
-        budget = self._budgets.get(key)
-        if budget is None:
-            if len(self._budgets) >= self.max_idle:
-                for k in [k for k, b in self._budgets.items() if not (b.busy() or b.driver)]:
-                    del self._budgets[k]
-            budget = self._budgets[key] = Budget(key, rule, self.prefix)
-        budget.rule = rule  # it travels with every call, so a change applies at once
-        return _RedisPermit(self, budget, lifetime)
+        return _RedisPermit(self, key, rule, lifetime)
 
     async def aclose(self) -> None:
         """End pending waits, tell Redis what it must still know, and leave no task behind.
 
         The last word is what this process has in flight or cooling, sent again even
         if it was sent before, in case Redis restarted meanwhile. An outage longer
-        than ``grace`` gives that up, as it would for a crashed process.
+        than ``grace`` gives that up, as it would for a crashed process: what Redis
+        heard on the last beat still counts, and a restart is covered by the restart
+        hold.
         """
         if self._closed:
             return
@@ -227,11 +257,20 @@ class RedisLimiter:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        back, self._back = self._back, None
-        if back is not None:
-            back.cancel()
+        self._outage.close()
         if self._owns_redis:
             await self._redis.aclose()
+
+    def _budget(self, key: LimitKey, rule: RateLimit) -> Budget:
+        """The budget of ``key``, made if new; idle ones are evicted past ``max_idle``."""
+        budget = self._budgets.get(key)
+        if budget is None:
+            if len(self._budgets) >= self.max_idle:
+                for k in [k for k, b in self._budgets.items() if not (b.busy() or b.driver)]:
+                    del self._budgets[k]
+            budget = self._budgets[key] = Budget(key, rule, self.prefix)
+        budget.rule = rule  # it travels with every call, so a change applies at once
+        return budget
 
     # Waiting ---------------------------------------------------------------------------
 
@@ -243,7 +282,7 @@ class RedisLimiter:
         """Wait in the local FIFO until the driver hands over a permit, or None: fall back."""
         if self._closed:
             raise OkxLimiterUnavailable("the RedisLimiter was closed; nothing was sent")
-        if self._back is not None:
+        if self._outage.fallen_back:
             self._kick(budget)  # keeps asking Redis whether it is back
             return None
         loop = asyncio.get_running_loop()
@@ -272,9 +311,8 @@ class RedisLimiter:
         granted = budget.flying.pop(permit)
         budget.local.discard(permit)
         arrival = max(now, granted + lifetime) if lifetime is not None else now
-        budget.finished[permit] = (arrival, 1 if outcome is Outcome.ACCEPTED else 2)
+        budget.finished[permit] = Finished(arrival, _ANSWERS[outcome], granted)
         budget.unsent = True
-        budget.throttle |= outcome is Outcome.THROTTLED
         self._kick(budget)
 
     def _kick(self, budget: Budget, *, closing: bool = False) -> None:
@@ -297,34 +335,33 @@ class RedisLimiter:
         """
         loop = asyncio.get_running_loop()
         backoff = 0.0
-        cool = budget.rule.window + self.margin
         next_beat = -math.inf
         try:
             while True:
                 budget.wake.clear()
                 now = loop.time()
-                budget.trim(now, cool)
+                budget.trim(now, budget.rule.window + self.margin)
                 if not budget.busy() or (self._closed and not (budget.unsent or budget.drops)):
                     return
                 sleep, talked = BEAT, False
                 try:
                     beat = now >= next_beat and (budget.flying or budget.finished)
-                    if budget.unsent or budget.throttle or beat:
-                        await self._tell(budget)
+                    if budget.unsent or beat:
+                        await self._link.tell(budget)
                         next_beat, talked = now + BEAT, True
                     if budget.waiters or budget.drops:
-                        sleep, talked = min(sleep, await self._ask(budget)), True
+                        sleep, talked = min(sleep, await self._link.ask(budget)), True
                 except _UNAVAILABLE as exc:
                     # Redis may come back empty: tell it what it must know before asking.
                     budget.unsent = True
-                    if self._unavailable(budget, exc, now):
+                    if self._outage.failed(budget, exc, now, self._closed):
                         return  # closed, and Redis did not answer within the grace
                     backoff = min(max(backoff * 2, _BACKOFF[0]), _BACKOFF[1])
                     sleep = backoff
                 else:
                     backoff = 0.0
                     if talked:
-                        self._available()
+                        self._outage.answered(self._budgets.values())
                     if self._closed and not (budget.unsent or budget.drops):
                         return  # the last word is said
                 if sleep > 0 and not budget.wake.is_set():
@@ -339,172 +376,3 @@ class RedisLimiter:
             budget.end_waits(lambda f: f.set_exception(OkxLimiterUnavailable(message)))
         finally:
             budget.driver = None
-
-    async def _tell(self, budget: Budget) -> None:
-        """Run record.lua: this process's finished and in-flight slots, and any 50011."""
-        loop = asyncio.get_running_loop()
-        rule, now = budget.rule, loop.time()
-        cool = (rule.window + self.margin) * 1000
-        finished = dict(budget.finished)
-        throttle = budget.throttle
-        args: list[str | int] = [
-            self._instance, f"{cool:.3f}", f"{cool + TTL * 1000:.3f}",
-            f"{cool / rule.requests:.3f}", int(throttle), round(self.state_ttl * 1000),
-            round(PEERS * 1000), len(finished),
-        ]
-        for permit, (arrival, answer) in finished.items():
-            args += [permit, f"{(now - arrival) * 1000:.3f}", answer]
-        args += [len(budget.flying), *budget.flying]
-        budget.unsent = False
-        slots, _queue, procs, state = budget.names
-        try:
-            paced = await self._run(self._record, (slots, procs, state), args)
-        except BaseException:
-            budget.unsent = True  # perhaps recorded, perhaps not: told again until it cools
-            raise
-        for permit, (arrival, answer) in finished.items():
-            if answer and permit in budget.finished:
-                budget.finished[permit] = (arrival, 0)  # the probe's answer is in
-        if throttle:
-            budget.throttle = False
-            if int(paced):
-                log.warning(
-                    "OKX answered 50011 although %s kept within %s; pausing every process "
-                    "for a window and switching to even pacing", budget.key, rule,
-                )
-
-    async def _ask(self, budget: Budget) -> float:
-        """Run acquire.lua for the local waiters; returns how long to sleep, in seconds."""
-        loop = asyncio.get_running_loop()
-        rule, now = budget.rule, loop.time()
-        cool = (rule.window + self.margin) * 1000
-        drops, budget.drops = budget.drops, []
-        waiters = list(itertools.islice(budget.waiters, REGISTER_CAP))
-        args: list[str | int] = [
-            self._instance, rule.requests, f"{cool:.3f}", f"{cool + TTL * 1000:.3f}",
-            round(TTL * 1000), round(self.restart_hold * 1000), round(self.state_ttl * 1000),
-            round(PEERS * 1000), round(_POLL * 1000), len(drops), *drops, len(waiters),
-        ]
-        for w in waiters:
-            args += [w.ticket, f"{(now - w.since) * 1000:.3f}"]
-        try:
-            reply = await self._run(self._acquire, budget.names, args)
-        except BaseException:
-            budget.drops[:0] = drops
-            raise
-        wait_ms, budget.peers, busy_ms = float(reply[0]), int(reply[1]), float(reply[2])
-        now = loop.time()
-        budget.busy_until = now + busy_ms / 1000
-        budget.hand_out([_text(r) for r in reply[3:]], now)
-        return BEAT if wait_ms < 0 else wait_ms / 1000
-
-    async def _run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """One script call by SHA (loaded again after a restart), bounded by ``timeout``."""
-        async with asyncio.timeout(self.timeout):
-            return await script(keys=keys, args=args)
-
-    # Outages ---------------------------------------------------------------------------
-
-    def _unavailable(self, budget: Budget, exc: BaseException, started: float) -> bool:
-        """A call failed: wait within the grace, then fail or fall back. True: give up."""
-        if self._down_since is None:
-            self._down_since = started
-            log.debug("%s; retrying for up to %.1f s", self._describe(exc), self.grace)
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._down_since < self.grace:
-            return False
-        if self._closed:
-            return True
-        memory = self.fallback == "memory"
-        if not self._long:
-            self._long = True
-            then = "falling back to a per-process share of each rule" if memory else (
-                "failing calls")
-            log.warning("%s; %s until Redis is back", self._describe(exc), then)
-            if memory:
-                self._back = loop.create_future()
-        if memory:
-            budget.end_waits(lambda f: f.set_result(None))
-        else:
-            budget.end_waits(lambda f: f.set_exception(self._error(exc)))
-        return False
-
-    def _available(self) -> None:
-        self._down_since = None
-        back, self._back = self._back, None
-        if back is not None:
-            back.set_result(None)
-            for budget in self._budgets.values():
-                budget.share = None
-        if self._long:
-            self._long = False
-            log.warning("Redis at %s answers again; limiting through it again", self._where())
-
-    async def _borrow(self, budget: Budget, lifetime: float | None) -> Permit | None:
-        """A slot of this process's fair share, or None once Redis answers again.
-
-        The share starts once every slot Redis knew of has cooled and this process's
-        requests granted through Redis are over: the memory limiter knows neither.
-        """
-        loop = asyncio.get_running_loop()
-        back = self._back
-        if back is None:
-            return None
-        rule, cool = budget.rule, budget.rule.window + self.margin
-        if budget.share is None:
-            part = self.share if self.share is not None else 1 / max(1, budget.peers)
-            budget.share = RateLimit(max(1, math.floor(rule.requests * part)), rule.window)
-            budget.clear_at = max(budget.busy_until, (self._down_since or 0.0) + cool)
-        while True:
-            now = loop.time()
-            ends = [a + cool for a, _ in budget.finished.values()]
-            at = max([budget.clear_at, *ends])
-            if now >= at and budget.flying.keys() <= budget.local:
-                break
-            await asyncio.wait((back,), timeout=min(max(at - now, 0.01), BEAT))
-            if back.done():
-                return None
-        permit = self._memory.slot(budget.key, budget.share, lifetime=lifetime)
-        entering = loop.create_task(permit.__aenter__())
-        try:
-            await asyncio.wait((entering, back), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not entering.done():
-                entering.cancel()
-            await asyncio.wait((entering,))
-            task = asyncio.current_task()
-            if task and task.cancelling() and not entering.cancelled() and not entering.exception():
-                await permit.__aexit__(None, None, None)  # granted, never used
-        if entering.cancelled():
-            return None  # Redis came back first
-        entering.result()
-        return permit
-
-    # Messages ----------------------------------------------------------------------------
-
-    def _error(self, exc: BaseException) -> OkxLimiterUnavailable:
-        error = OkxLimiterUnavailable(
-            f"{self._describe(exc)} for longer than {self.grace} s; no request was sent. "
-            "Check the server, or pass fallback='memory' to RedisLimiter to go on at a "
-            "per-process share of the limit"
-        )
-        error.__cause__ = exc
-        return error
-
-    def _describe(self, exc: BaseException) -> str:
-        detail = str(exc) or type(exc).__name__
-        password = self._redis.connection_pool.connection_kwargs.get("password")
-        if password:
-            detail = detail.replace(str(password), "***")
-        return f"Redis at {self._where()} is unreachable ({type(exc).__name__}: {detail})"
-
-    def _where(self) -> str:
-        kwargs = self._redis.connection_pool.connection_kwargs
-        if kwargs.get("path"):
-            return f"unix:{kwargs['path']}"
-        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
-
-
-def _text(value: Any) -> str:
-    """Redis replies are bytes unless the client was made with ``decode_responses``."""
-    return value.decode() if isinstance(value, bytes) else str(value)
