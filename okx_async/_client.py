@@ -59,7 +59,8 @@ class OkxClient(LoanReads, LoanWrites):
 
     ``fanout_concurrency`` caps how many requests of one batch method run at once; a
     batch never runs more than its endpoint's rule lets into one window (5 on the
-    Flexible Loan endpoints), because any more would only queue in the limiter.
+    Flexible Loan endpoints) and one more waiting its turn, because any more would
+    only queue in the limiter.
 
     A ``session`` passed in stays the caller's; its own settings (``raise_for_status``,
     ``base_url``, timeouts) do not change how the client's requests are sent, and its

@@ -68,7 +68,13 @@ class TypedCalls:
         return self._pipeline.call(endpoint, endpoint.wire(args))
 
     def _workers(self, endpoint: Endpoint[Any]) -> int:
-        """How many requests of a fan-out on ``endpoint`` run at once."""
+        """How many requests of a fan-out on ``endpoint`` run at once.
+
+        While the user id is still to be looked up, every worker waits for that one
+        lookup and shares its outcome, so the fan-out starts as many as it may.
+        """
+        if not self._pipeline.knows_user(endpoint):
+            return self._fanout_concurrency
         return width(self._fanout_concurrency, self._pipeline.rule(endpoint).requests)
 
 

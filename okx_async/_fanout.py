@@ -62,10 +62,12 @@ async def fan_out(
 
 
 def width(concurrency: int, requests: int) -> int:
-    """Workers for a fan-out on one budget: no more than its rule lets in flight at once.
+    """Workers for a fan-out on one budget: the rule's burst and one more, at most.
 
-    A budget never has more than ``requests`` requests in flight or cooling, so a
-    worker beyond that would hold a task, its coroutines and a queued waiter, and
-    send nothing sooner.
+    A budget never has more than ``requests`` requests in flight or cooling. One
+    worker more keeps a request waiting in the limiter's line while the burst is in
+    flight, so a batch holds its place in a line it shares (another client of the
+    user, another process through Redis); any more would each hold a task, its
+    coroutines and a queued waiter, and send nothing sooner.
     """
-    return max(1, min(concurrency, requests))
+    return max(1, min(concurrency, requests + 1))

@@ -76,6 +76,10 @@ class Pipeline:
         #: The limit key of each endpoint path called so far: a user id never changes.
         self._keys: dict[str, LimitKey] = {}
 
+    def knows_user(self, endpoint: Endpoint[Any]) -> bool:
+        """Whether a call to ``endpoint`` can be counted without looking the user up."""
+        return self.user_id is not None or not endpoint.per_user
+
     def rule(self, endpoint: Endpoint[Any]) -> RateLimit:
         """The rule the client applies to ``endpoint``: the caller's override or OKX's."""
         return self._rate_limits.get(endpoint.path, endpoint.rule)

@@ -57,10 +57,10 @@ def _gathered() -> list[float]:
     return run_virtual(scenario, amounts=_any_amount)
 
 
-def test_a_fan_out_at_5_per_2s_runs_5_workers_and_arrives_as_the_limiter_lets_it() -> None:
+def test_a_fan_out_at_5_per_2s_runs_6_workers_and_arrives_as_the_limiter_lets_it() -> None:
     peak, arrivals = _fan_out()
-    # The calling task and four helpers: a fifth helper could only wait in the queue.
-    assert peak == 5
+    # The calling task and five helpers: the burst and one in line; more would only wait.
+    assert peak == 6
     assert arrivals == _gathered()
 
 
@@ -70,7 +70,7 @@ def test_a_looser_rule_gets_more_workers_up_to_the_client_concurrency() -> None:
     peak, _ = _fan_out(50, rate_limits={REDEEM: RateLimit(50, 2.0)}, fanout_concurrency=3)
     assert peak == 3
     peak, _ = _fan_out(rate_limits={REDEEM: RateLimit(1, 2.0)})
-    assert peak == 1
+    assert peak == 2
 
 
 def test_one_worker_fan_out_still_keeps_every_result_and_failure() -> None:
@@ -93,3 +93,22 @@ def test_one_worker_fan_out_still_keeps_every_result_and_failure() -> None:
 @given(st.dictionaries(st.text(max_size=6), st.one_of(st.text(max_size=8), st.integers())))
 def test_the_query_is_what_urlencode_builds(wire: dict[str, object]) -> None:
     assert _query(wire) == urlencode(wire, quote_via=quote)
+
+
+def test_while_the_user_is_looked_up_every_worker_waits_for_that_one_lookup() -> None:
+    async def scenario(sim: Simulator) -> tuple[int, int]:
+        peaks: list[int] = []
+
+        def seen(ccy: str, result: MaxCollateralRedeemAmount | Exception | None) -> None:
+            names = [getattr(t.get_coro(), "__qualname__", "") for t in asyncio.all_tasks()]
+            peaks.append(1 + sum("fan_out" in name for name in names))
+
+        async with sim.client() as okx:  # no user_id: the first call looks it up
+            await okx.max_collateral_redeem_amounts(CCYS, on_result=seen)
+            first = max(peaks)
+            peaks.clear()
+            await okx.max_collateral_redeem_amounts(CCYS, on_result=seen)
+        return first, max(peaks)
+
+    first, known = run_virtual(scenario, amounts=_any_amount)
+    assert (first, known) == (16, 6)
