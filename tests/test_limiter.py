@@ -82,6 +82,16 @@ def test_given_back_slot_is_free_at_once() -> None:
     assert w.ready_at(0.0) == 0.0
 
 
+def test_giving_back_an_older_grant_keeps_the_spacing_of_the_later_one() -> None:
+    w = SlidingWindow(RULE, 0.0)
+    w.pace_evenly()
+    w.grant(0.0)
+    w.grant(0.4)
+    # The first one's waiter was cancelled before its own thread woke it.
+    w.give_back(granted_at=0.0)
+    assert w.ready_at(0.4) == pytest.approx(0.8)
+
+
 def test_pause_holds_every_grant_for_a_window() -> None:
     w = SlidingWindow(RULE, MARGIN)
     w.pause(1.0)
@@ -337,6 +347,18 @@ def test_a_second_rule_governs_next_to_the_first_and_keeps_the_accounting() -> N
         w.grant(t)
         w.finish(t)
     # Five in (0.1, 2.1] now: the 5-per-2s rule still holds the next one back.
+    assert w.ready_at(1.2) == pytest.approx(2.1)
+
+
+def test_a_rule_with_a_longer_window_that_joins_later_counts_the_requests_before() -> None:
+    w = SlidingWindow(RateLimit(3, 1.0), 0.0)
+    for end in (0.1, 0.1, 1.15):
+        w.grant(0.0)
+        w.finish(end)
+    # Past the first rule's window for two of them, but inside the second's.
+    w.use(RateLimit(4, 2.0), 1.2)
+    assert w.ready_at(1.2) == pytest.approx(1.2)
+    w.grant(1.2)
     assert w.ready_at(1.2) == pytest.approx(2.1)
 
 
