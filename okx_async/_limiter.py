@@ -1,8 +1,12 @@
 """Rate limiting per ``(user id, endpoint)``: the interface and the in-memory limiter.
 
-The guarantee: never more than ``rule.requests`` requests *arrive at the server*
-inside any window of ``rule.window`` seconds, and no request waits longer than that
-needs.
+The guarantee of :class:`MemoryLimiter`: never more than ``rule.requests`` requests
+*arrive at the server* inside any window of ``rule.window`` seconds, and no request
+waits longer than that needs. With the round-trip credit (``rtt_fraction``, 0.75 by
+default) it holds under assumption A of docs/limiter.md: the fastest round trip
+answered in the last minute exceeds the path's fixed part (least time there plus
+least time back) by at most a third of it. ``MemoryLimiter(rtt_fraction=0)`` holds it
+whatever the network does.
 
 Why slots are anchored at the response: a request reaches the server some unknown
 time after we send it, so counting send times is not enough once the network
@@ -11,7 +15,11 @@ us, so a slot is held while its request is in flight and becomes free again
 ``window + margin`` after the request finished (answer, error or timeout). A request
 abandoned mid-flight (cancelled) may still arrive until its own timeout, so it is
 held until ``grant + lifetime + window + margin``. The cost is about one round trip
-per window.
+per window, which the credit wins back: an accepted answer's slot frees up to
+``rtt_fraction`` times the fastest recent round trip earlier, since the server
+counted the request at least the trip back before the answer arrived, and the next
+request takes at least the trip there. The first 50011 turns the credit off for that
+budget.
 
 One :class:`MemoryLimiter`, the process-wide one included, serves any number of
 threads, each running its own event loop: one budget per user across all of them,
@@ -143,6 +151,10 @@ class _MemoryPermit:
 
 class MemoryLimiter:
     """The in-process limiter; one is shared by every client of the process.
+
+    Never more than ``rule.requests`` arrivals in any ``rule.window`` per key: with
+    the round-trip credit (``rtt_fraction > 0``) under assumption A of
+    docs/limiter.md, with ``rtt_fraction=0`` whatever the network does.
 
     Example::
 

@@ -49,8 +49,9 @@ class SlidingWindow:
 
     A slot whose request was answered and accepted cools ``rtt.credit`` seconds
     earlier: the server counted the request at least the answer's trip back before
-    the answer arrived, and the next request takes at least the trip there
-    (docs/limiter.md, "Anchoring earlier than the answer"). Only round trips of
+    the answer arrived, and the next request takes at least the trip there. That
+    keeps the rule only under assumption A (docs/limiter.md, "Anchoring earlier than
+    the answer"); without ``rtt`` every slot is anchored at its answer. Only round trips of
     requests granted after the budget's first answer are sampled, so a connection's
     set-up is not mistaken for the path. After a 50011 the budget anchors at the
     answer again, for good.

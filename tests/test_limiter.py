@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import random
 import subprocess
@@ -148,6 +149,35 @@ def test_schedule_never_exceeds_the_rule_in_any_window() -> None:
     # once the path was measured. The probes delay only the four slots spaced behind
     # the first, not the first grant of each later window.
     assert grants[-1] == pytest.approx(least + 6 * (0.05 + MARGIN) - 5 * 0.75 * 0.05)
+
+
+def test_the_round_trip_credit_holds_the_rule_only_under_assumption_a() -> None:
+    """3 per 1 s, every answer 62.5 ms after its grant; docs/limiter.md, assumption A."""
+    rtt, rule = 0.0625, RateLimit(3, 1.0)
+    grants = run(_fan_out(MemoryLimiter(margin=0.0), 9, rtt=rtt, rule=rule))
+    # The first answers measure nothing (a connection may have been opened for them);
+    # later slots cool 3/4 of the round trip before answer + window.
+    credit = 0.75 * rtt
+    assert grants == [0.0] * 3 + [1.0625, 1.0625, 1.125] + [2.125 - credit] * 2 + [2.140625]
+    # So counting a slot from its grant until its answer plus the window, four are
+    # held at 2.078125: the guarantee is about arrivals, not answers.
+    held = sum(1 for g in grants[:7] if grants[6] < g + rtt + rule.window)
+    assert held == 4
+
+    def most_in_a_window(uplinks: tuple[float, ...]) -> int:
+        arrivals = sorted(g + u for g, u in zip(grants, uplinks, strict=True))
+        return _max_in_window(arrivals, rule.window)
+
+    def worst(low: float, high: float) -> int:
+        """Each request's trip there anywhere in [low, high], the rest of rtt back."""
+        return max(most_in_a_window(u) for u in itertools.product((low, high), repeat=9))
+
+    # Assumption A: the round trip is at most 4/3 of the path's fixed part, here
+    # rtt <= 4/3 (least uplink + least downlink), so the uplinks spread over rtt / 4.
+    for low in (0.0, rtt / 4, rtt / 2, 3 * rtt / 4):
+        assert worst(low, low + rtt / 4) <= rule.requests
+    # Spread wider than A allows, a request can arrive inside the window it left.
+    assert worst(0.0, rtt / 2) > rule.requests
 
 
 def test_waiters_are_served_first_in_first_out_and_newcomers_do_not_overtake() -> None:
