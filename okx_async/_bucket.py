@@ -230,7 +230,7 @@ class Bucket:
                 self.window.give_back(probe=head.grant[0], granted_at=now)
             at = math.inf
         if waiters:
-            total = self._held
+            total = self._held if len(self._loops) > 1 else 0
             for state in self._loops.values():
                 if not state.waiting:
                     continue
@@ -282,9 +282,9 @@ class Bucket:
 
     def _reap(self, now: float) -> None:
         """Forget closed loops: their waiters leave, their slots cool from ``now``."""
-        gone = [state for loop, state in self._loops.items() if loop.is_closed()]
-        if not gone:
+        if not any(loop.is_closed() for loop in self._loops):
             return
+        gone = [state for loop, state in self._loops.items() if loop.is_closed()]
         for state in gone:
             del self._loops[state.loop]
             state.closed = True
