@@ -57,7 +57,7 @@ from shared_clock import Lockstep, LoopThread
 from okx_async import LimitKey, MemoryLimiter, Outcome, RateLimit
 
 KEY = LimitKey("42", "/api/v5/x")
-RULES = [RateLimit(3, 1.0), RateLimit(2, 0.5), RateLimit(4, 2.0)]
+RULES = [RateLimit(2, 0.5), RateLimit(3, 1.0), RateLimit(4, 2.0)]
 LIFETIMES = [None, 0.25, 3.0]
 OUTCOMES = [Outcome.ACCEPTED, Outcome.THROTTLED, Outcome.UNKNOWN, None]  # None: abandoned
 #: How a request ends by itself: answered after its round trip, or left to a step.
@@ -65,7 +65,9 @@ ANSWERS = [Outcome.ACCEPTED, Outcome.ACCEPTED, Outcome.THROTTLED, None]
 #: The path's fixed part, each way (dyadic, so virtual times add up exactly).
 UP, DOWN = 1 / 64, 5 / 64
 #: Jitter on each leg; a round trip's is at most a third of UP + DOWN (assumption A).
-JITTER = [(0.0, 0.0), (2 / 64, 0.0), (0.0, 2 / 64)]
+JITTER = [(0.0, 0.0), (2 / 64, 0.0), (0.0, 2 / 64), (1 / 64, 1 / 64)]
+#: The most A allows, on one leg or the other: where a credit too large shows.
+EDGE = [(2 / 64, 0.0), (0.0, 2 / 64)]
 #: A connection's set-up on the way there, several round trips long.
 SETUP = 16 / 64
 
@@ -215,8 +217,8 @@ class LimiterMachine(RuleBasedStateMachine):
         self.step.settle()
         return request
 
-    @rule(thread=st.integers(0, 1), jitters=st.lists(st.sampled_from(JITTER), min_size=2,
-                                                     max_size=4))
+    @rule(thread=st.integers(0, 1), jitters=st.lists(st.sampled_from(EDGE), min_size=2,
+                                                     max_size=6))
     def fan_out(self, thread: int, jitters: list[tuple[float, float]]) -> None:
         """Several calls at once, answered and accepted: where the credit matters.
 
