@@ -43,7 +43,9 @@ class Storm:
         permit = self.limiter.slot(key, rule, lifetime=lifetime)
         try:
             async with permit:
-                granted = loop.time()
+                # When the limiter granted it: a waiter of another thread resumes a
+                # little later, and its lifetime counts from the grant.
+                granted = permit._granted  # type: ignore[attr-defined]
                 try:
                     if hold:
                         await asyncio.sleep(hold)
