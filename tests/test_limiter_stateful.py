@@ -334,7 +334,7 @@ class LimiterMachine(RuleBasedStateMachine):
         on = self.step.threads[thread]
         now = self._now()
         for r in self.all:
-            if r.thread == thread and r.task is not None and not r.task.done():
+            if r.task is not None and r.task.get_loop() is on.loop and not r.task.done():
                 r.stranded = True
                 if r.granted is None:
                     r.dropped = self._event()
