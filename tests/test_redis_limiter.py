@@ -77,6 +77,10 @@ AMOUNTS = {ccy: f"{i + 1}.{(i * 37) % 1000:03d}" for i, ccy in enumerate(CCYS)}
 
 Make = Callable[..., RedisLimiter]
 
+#: The Redis limiter decides by Redis's own clock (TIME), which no virtual-time loop
+#: can move: its schedules are measured in real time, at short scaled rules.
+pytestmark = pytest.mark.real_time("a real redis-server decides by its own real clock")
+
 
 @pytest.fixture(autouse=True)
 def _ahead(request: pytest.FixtureRequest) -> None:
