@@ -434,11 +434,11 @@ def test_abandoned_in_flight_slots_cool_from_the_abandonment() -> None:
     assert w.ready_at(4.0) == pytest.approx(5.0)
 
 
-# Regressions of issue 8 ---------------------------------------------------------------
+# Cancellation in the step of a grant, closed loops, changed rules, eviction ------------
 
 
 def test_waiters_cancelled_in_the_step_of_a_grant_leak_nothing() -> None:
-    """Issue 8, defect 1: a grant to a waiter cancelled in the same loop step."""
+    """A grant to a waiter cancelled in the same loop step takes nothing."""
 
     async def main() -> tuple[float, int, list[object]]:
         limiter = MemoryLimiter(margin=0.0)
@@ -467,7 +467,7 @@ def test_waiters_cancelled_in_the_step_of_a_grant_leak_nothing() -> None:
 
 
 def test_a_second_event_loop_does_not_wait_for_the_first_ones_timer() -> None:
-    """Issue 8, defect 2: the timer of a closed loop must not stand in for a new one."""
+    """The timer of a closed loop must not stand in for a new one."""
     limiter = MemoryLimiter(margin=0.0)
     rule = RateLimit(1, 1.0)
 
@@ -490,7 +490,7 @@ def test_a_second_event_loop_does_not_wait_for_the_first_ones_timer() -> None:
 
 
 def test_two_rules_for_one_key_share_one_budget_and_the_stricter_governs() -> None:
-    """Issue 8, defect 3: switching rules used to start a fresh budget every time."""
+    """Switching rules keeps the budget's accounting: it does not start a fresh one."""
 
     async def main() -> list[float]:
         limiter = MemoryLimiter(margin=0.0)
@@ -514,7 +514,7 @@ def test_two_rules_for_one_key_share_one_budget_and_the_stricter_governs() -> No
 
 
 def test_eviction_keeps_a_budget_that_is_still_cooling() -> None:
-    """Issue 8, defect 4: eviction under max_idle forgot slots still cooling."""
+    """Eviction under max_idle never forgets slots still cooling."""
 
     async def main() -> list[float]:
         limiter = MemoryLimiter(margin=0.0, max_idle=2)
