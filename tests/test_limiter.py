@@ -550,7 +550,7 @@ def test_a_paced_budget_is_evicted_once_quiet() -> None:
 
 
 def test_a_request_left_in_flight_is_held_until_grant_plus_lifetime_plus_window() -> None:
-    """Issue 8, defect 8: it may still reach the server until its own deadline."""
+    """A request abandoned mid-flight may still reach the server until its own deadline."""
 
     async def main(cancel_at: float) -> float:
         limiter = MemoryLimiter(margin=0.0)
@@ -615,7 +615,7 @@ print("second run:", asyncio.run(once(False)))
 
 
 def test_two_asyncio_runs_share_the_process_limiter_and_do_not_hang() -> None:
-    """Issue 8, defect 2, as a script would meet it: the process-wide limiter, two runs."""
+    """A script that calls asyncio.run() twice: the process-wide limiter, two runs."""
     done = subprocess.run(
         [sys.executable, "-c", _TWO_RUNS], capture_output=True, text=True, timeout=30,
         check=False,
