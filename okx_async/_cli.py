@@ -155,6 +155,12 @@ def _run(args: argparse.Namespace, command: Command) -> int:
         async with open_session(args, credentials, trade=command.trade) as opened:
             return await command.run(args, opened)
 
+    if args.simulator and not args.redis_url:
+        # The simulator in-process, on a clock that jumps to the next timer: OKX's
+        # real rule, with no time spent waiting for it. Redis keeps real time.
+        from .simulator._virtual import run as run_virtual
+
+        return run_virtual(session())
     return asyncio.run(session())
 
 

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import attrs
 from rich.console import Console
@@ -65,37 +66,52 @@ async def open_session(
     err = Console(stderr=True)
     async with contextlib.AsyncExitStack() as stack:
         limiter = await _limiter(args, stack)
+        retry = RetryPolicy() if args.retries is None else RetryPolicy(
+            max_attempts=args.retries + 1
+        )
+        options = {"demo": args.demo, "user_id": args.user_id, "retry": retry}
         if credentials is None:
-            credentials, base_url = await _simulator(stack, err, trade=trade)
+            client = await _simulator(stack, err, limiter, trade=trade, **options)
+            base_url = client.base_url
             target = f"the bundled OKX simulator at {base_url} (simulated, not OKX)"
         else:
             base_url = target_url(args)
             trading = "demo trading" if args.demo else "live trading"
             target = f"OKX at {base_url} ({trading})"
-        retry = RetryPolicy() if args.retries is None else RetryPolicy(
-            max_attempts=args.retries + 1
-        )
-        client = await stack.enter_async_context(OkxClient(
-            credentials, base_url=base_url, demo=args.demo, user_id=args.user_id,
-            limiter=limiter, retry=retry,
-        ))
+            client = OkxClient(credentials, base_url=base_url, limiter=limiter, **options)
+        await stack.enter_async_context(client)
         yield Session(client, base_url, target, Console(), err)
 
 
 async def _simulator(
-    stack: contextlib.AsyncExitStack, err: Console, *, trade: bool
-) -> tuple[Credentials, str]:
-    from .simulator import DEMO_CREDENTIALS, TRADE_CREDENTIALS, Simulator
+    stack: contextlib.AsyncExitStack, err: Console, limiter: Limiter | None, *, trade: bool,
+    **options: Any,
+) -> OkxClient:
+    """A client of the bundled simulator: in-process on virtual time, or over loopback.
 
-    sim = await stack.enter_async_context(Simulator())
-    # One sentence per line, so an 80-column terminal never breaks one in two.
-    for sentence in (
-        f"Using the bundled OKX simulator at {sim.base_url} with its demo keys.",
-        "The amounts are simulated, not from OKX.",
-    ):
-        line(err, sentence, "dim")
+    With Redis (which keeps real time) the simulator serves loopback HTTP in real time;
+    otherwise the command runs on a virtual clock and the simulator in-process.
+    """
+    from .simulator import DEMO_CREDENTIALS, TRADE_CREDENTIALS, Simulator, VirtualTimeLoop
+
     # The first demo key is read-only, as a monitoring key should be.
-    return (TRADE_CREDENTIALS if trade else DEMO_CREDENTIALS), sim.base_url
+    keys = TRADE_CREDENTIALS if trade else DEMO_CREDENTIALS
+    sim = Simulator()
+    if isinstance(asyncio.get_running_loop(), VirtualTimeLoop):
+        stack.push_async_callback(sim.close)
+        client = sim.client(keys, **options)
+        sentences = [
+            "Using the bundled OKX simulator in-process, with its demo keys.",
+            "It keeps OKX's rate limits on a virtual clock: no time spent waiting.",
+        ]
+    else:
+        await stack.enter_async_context(sim)
+        client = OkxClient(keys, base_url=sim.base_url, limiter=limiter, **options)
+        sentences = [f"Using the bundled OKX simulator at {sim.base_url} with its demo keys."]
+    # One sentence per line, so an 80-column terminal never breaks one in two.
+    for sentence in (*sentences, "The amounts are simulated, not from OKX."):
+        line(err, sentence, "dim")
+    return client
 
 
 async def _limiter(args: argparse.Namespace, stack: contextlib.AsyncExitStack) -> Limiter | None:

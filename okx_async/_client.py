@@ -148,6 +148,11 @@ class OkxClient(LoanReads, LoanWrites):
         await self._transport.aclose()
 
     @property
+    def base_url(self) -> str:
+        """Where requests go: OKX's host (a :class:`Region`), or another base URL."""
+        return self._base_url
+
+    @property
     def user_id(self) -> str | None:
         """The OKX user id the budgets are counted by, once known."""
         return self._pipeline.user_id

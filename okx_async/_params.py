@@ -163,18 +163,27 @@ def wire_params(params: Mapping[str, Param], given: Mapping[str, object]) -> dic
     return wire
 
 
-#: OKX's client ids: letters and digits, as its trade ``clOrdId``; its Flexible Loan
-#: pages show ``-`` in their examples, so ``-`` and ``_`` are let through too.
-_CL_ORD_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+def matching(pattern: str, what: str) -> Check:
+    """A check that accepts a ``str`` matching ``pattern`` whole; ``what`` says what it is."""
+    compiled = re.compile(pattern)
+
+    def check(value: object, name: str = "value") -> str:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{name} {value!r:.40} is not {what}")
+        return value
+
+    return check
 
 
-def check_cl_ord_id(value: object, name: str = "cl_ord_id") -> str:
-    """An idempotency key: 1 to 32 letters, digits, ``-`` or ``_``."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not _CL_ORD_ID.fullmatch(value):
-        raise ValueError(f"{name} {value!r:.40} must be 1 to 32 letters, digits, '-' or '_'")
-    return value
+#: An idempotency key. OKX's trade client ids are letters and digits; its Flexible
+#: Loan pages show ``-`` in their examples, so ``-`` and ``_`` are let through too.
+check_cl_ord_id = matching(
+    r"[A-Za-z0-9_-]{1,32}", "a client id: 1 to 32 letters, digits, '-' or '_'"
+)
+#: A loan-history type: one OKX lists, or one it added since (OKX adds types).
+check_event_type = matching(r"[a-z][a-z0-9_]{0,63}", "an OKX event type (e.g. 'borrowed')")
 
 
 def check_flag(value: object, name: str) -> str | None:
@@ -182,16 +191,3 @@ def check_flag(value: object, name: str) -> str | None:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
     return "1" if value else None
-
-
-#: What an event type looks like; OKX adds types over time, so any is accepted.
-_TYPE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-
-
-def check_event_type(value: object, name: str = "type") -> str:
-    """A loan-history type: one OKX lists, or one it added since (lower case, ``_``)."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-    if not _TYPE.fullmatch(value):
-        raise ValueError(f"{name} {value!r:.40} is not an OKX event type (e.g. 'borrowed')")
-    return value

@@ -11,6 +11,9 @@ from ._adapt import Backoff, RttFloor, SwcSuspect
 
 #: Added to every window: room for clock granularity on the server side.
 DEFAULT_MARGIN = 0.02
+#: Finished requests stay in the accounting at least this long, so that a rule which
+#: joins later with a longer window (another client of the user) still counts them.
+HISTORY = 60.0
 
 
 @attrs.frozen
@@ -46,8 +49,9 @@ class SlidingWindow:
 
     A slot whose request was answered and accepted cools ``rtt.credit`` seconds
     earlier: the server counted the request at least the answer's trip back before
-    the answer arrived, and the next request takes at least the trip there
-    (docs/limiter.md, "Anchoring earlier than the answer"). Only round trips of
+    the answer arrived, and the next request takes at least the trip there. That
+    keeps the rule only under assumption A (docs/limiter.md, "Anchoring earlier than
+    the answer"); without ``rtt`` every slot is anchored at its answer. Only round trips of
     requests granted after the budget's first answer are sampled, so a connection's
     set-up is not mistaken for the path. After a 50011 the budget anchors at the
     answer again, for good.
@@ -92,13 +96,18 @@ class SlidingWindow:
         #: The slow-down of even pacing after repeated 50011s (foreign traffic).
         self.backoff = Backoff()
         self._throttled_at = -math.inf
-        #: What the latest grant changed, for :meth:`give_back`.
-        self._undo = (-math.inf, False)
+        #: The latest grant's time and what it changed, for :meth:`give_back`.
+        self._undo = (math.nan, -math.inf, False)
 
     @property
     def rules(self) -> tuple[RateLimit, ...]:
         """Every rule in force; a grant satisfies all of them."""
         return self._rules
+
+    @property
+    def longest(self) -> float:
+        """The longest window in force, with the margin: how long any slot cools."""
+        return self._longest
 
     @property
     def bursts_ok(self) -> bool:
@@ -130,9 +139,9 @@ class SlidingWindow:
             self.pace_evenly()
 
     def _cooled(self, now: float) -> None:
-        """Forget the finished requests that no rule counts any more."""
-        longest = self._longest
-        gone = bisect.bisect_right(self._ends, now, key=lambda end: end + longest)
+        """Forget the finished requests no rule counts any more, nor one that may join."""
+        keep = max(self._longest, HISTORY)
+        gone = bisect.bisect_right(self._ends, now, key=lambda end: end + keep)
         if gone:
             del self._ends[:gone]
 
@@ -160,7 +169,7 @@ class SlidingWindow:
     def grant(self, now: float) -> bool:
         """Take a slot; call only when ``ready_at(now) <= now``. True if it is a probe."""
         self.in_flight += 1
-        self._undo = (self.last_grant, bool(self._fresh))
+        self._undo = (now, self.last_grant, bool(self._fresh))
         self.last_grant = now
         if self.pace or self.suspect.cleared:
             self._fresh -= bool(self._fresh)
@@ -215,18 +224,23 @@ class SlidingWindow:
         if probe:
             self._probing = False
 
-    def give_back(self, *, probe: bool = False) -> None:
-        """A granted slot was never used to send anything.
+    def give_back(self, *, probe: bool = False, granted_at: float | None = None) -> None:
+        """A slot granted at ``granted_at`` was never used to send anything.
 
-        It undoes the latest grant: the one a waiter cancelled before it could resume
-        can only be the latest, since spaced grants are never made in the same instant.
+        A grant of the latest instant (``granted_at=None`` means the latest) is
+        undone: the spacing counts from the grant before it, and a slot of the first
+        burst comes back. Grants of one instant are interchangeable, since the first
+        burst is taken in grant order. After a later grant, or a second give-back,
+        only the slot comes back: the later grant sets the spacing.
         """
         self.in_flight -= 1
         if probe:
             self._probing = False
-        last_grant, fresh = self._undo
-        self.last_grant = last_grant
-        self._fresh += fresh
+        at, last_grant, fresh = self._undo
+        if granted_at is None or granted_at == at:
+            self.last_grant = last_grant
+            self._fresh += fresh
+            self._undo = (math.nan, self.last_grant, False)
 
     def throttled(self, now: float, granted_at: float | None = None) -> bool:
         """The server answered 50011 at ``now``; True if this is the budget's first.
@@ -262,9 +276,10 @@ class SlidingWindow:
         forgotten with it: a quiet budget starts again with a burst.
         """
         self._cooled(now)
+        ends = self._ends
         return (
-            self.in_flight == 0 and not self._ends and self.paused_until <= now
-            and not self._probing
+            self.in_flight == 0 and (not ends or ends[-1] + self._longest <= now)
+            and self.paused_until <= now and not self._probing
         )
 
     def abandon(self, count: int, now: float) -> None:

@@ -43,6 +43,13 @@ class Ran:
     def err_lines(self) -> list[str]:
         return [line for line in self.err.splitlines() if line.strip()]
 
+    @property
+    def after_banner(self) -> list[str]:
+        """stderr's lines after the simulator's banner (all of them without one)."""
+        lines = self.err_lines
+        end = "The amounts are simulated, not from OKX."
+        return lines[lines.index(end) + 1:] if end in lines else lines
+
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Ran:
     """``okx-async ARGV...`` in this process."""

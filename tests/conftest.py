@@ -12,20 +12,6 @@ pytest_plugins = [
     "okx_async.simulator.pytest_plugin", "real_time_guard", "redis_fixture", "static_checks",
 ]
 
-#: Files whose tests may still sleep in real time without saying why: the guard
-#: (real_time_guard.py) treats each of their tests as marked. Each entry must go, once
-#: its tests moved to virtual time or carry @pytest.mark.real_time("why") themselves.
-NOT_YET_MARKED = ("test_limiter.py", "test_redis_limiter.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.name in NOT_YET_MARKED and item.get_closest_marker("real_time") is None:
-            item.add_marker(pytest.mark.real_time(
-                f"{item.path.name} is on conftest.py's list of files not yet marked"
-            ))
-
-
 @pytest.fixture(autouse=True)
 def process_limiter_per_test() -> Iterator[None]:
     """Each test is a program of its own: it gets its own process-wide budgets.

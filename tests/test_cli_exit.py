@@ -56,7 +56,7 @@ def command_line(command: str, *extra: str) -> list[str]:
 @pytest.mark.parametrize("command", COMMANDS)
 def test_done_is_0(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     ran = run(capsys, *command_line(command, "--simulator"))
-    assert (ran.code, ran.err_lines[2:]) == (0, []), ran.err
+    assert (ran.code, ran.after_banner) == (0, []), ran.err
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -180,5 +180,5 @@ def test_part_of_a_batch_failed_is_1_with_the_rest_printed(
 def test_okx_refusing_a_parameter_is_1(capsys: pytest.CaptureFixture[str]) -> None:
     ran = run(capsys, "max-loan", "--simulator", "NOPE")
     assert ran.code == 1
-    assert ran.err_lines[2:] == ["error: OKX error 51000: Parameter borrowCcy error"]
+    assert ran.after_banner == ["error: OKX error 51000: Parameter borrowCcy error"]
 

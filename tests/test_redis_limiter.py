@@ -77,6 +77,10 @@ AMOUNTS = {ccy: f"{i + 1}.{(i * 37) % 1000:03d}" for i, ccy in enumerate(CCYS)}
 
 Make = Callable[..., RedisLimiter]
 
+#: The Redis limiter decides by Redis's own clock (TIME), which no virtual-time loop
+#: can move: its schedules are measured in real time, at short scaled rules.
+pytestmark = pytest.mark.real_time("a real redis-server decides by its own real clock")
+
 
 @pytest.fixture(autouse=True)
 def _ahead(request: pytest.FixtureRequest) -> None:
@@ -1480,3 +1484,25 @@ AHEAD.update({
     "test_a_restart_right_after_a_process_closed_keeps_that_process_s_window":
         (_restart_after_a_close,),
 })
+
+
+def test_a_second_event_loop_is_refused_not_left_hanging(redis_url: str) -> None:
+    limiter = RedisLimiter.from_url(redis_url)
+    key = LimitKey("loops", REDEEM)
+
+    async def one_slot() -> None:
+        async with asyncio.timeout(5):
+            permit = limiter.slot(key, FAST)
+            async with permit:
+                permit.finish(Outcome.ACCEPTED)
+
+    async def in_a_thread() -> None:
+        with pytest.raises(RuntimeError, match="per event loop"):
+            await one_slot()
+
+    async def first() -> None:
+        await one_slot()
+        await asyncio.to_thread(asyncio.run, in_a_thread())
+        await limiter.aclose()
+
+    asyncio.run(first())

@@ -63,6 +63,7 @@ class _RedisPermit:
 
     async def __aenter__(self) -> None:
         limiter = self._limiter
+        limiter._check_loop()
         # Looked up here, not in slot(): a budget evicted meanwhile must not be driven.
         budget = self._budget = limiter._budget(self._key, self._rule)
         since = asyncio.get_running_loop().time()
@@ -107,8 +108,8 @@ class RedisLimiter:
     """
 
     __slots__ = (
-        "_budgets", "_closed", "_instance", "_link", "_outage", "_owns_redis", "_redis", "_seq",
-        "max_idle", "prefix",
+        "_budgets", "_closed", "_instance", "_link", "_loop", "_outage", "_owns_redis", "_redis",
+        "_seq", "max_idle", "prefix",
     )
 
     def __init__(
@@ -147,6 +148,8 @@ class RedisLimiter:
                           restart_hold=restart_hold, state_ttl=state_ttl)
         self._budgets: dict[LimitKey, Budget] = {}
         self._closed = False
+        #: The event loop it serves: the first that waited on it.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def from_url(
@@ -277,6 +280,20 @@ class RedisLimiter:
     def _new_id(self) -> str:
         """A ticket or permit id: this process's instance, then a sequence that sorts."""
         return f"{self._instance}.{next(self._seq):012x}"
+
+    def _check_loop(self) -> None:
+        """Bind to the first event loop that waits here; refuse any other, never hang.
+
+        The driver tasks, their futures and redis-py's connections belong to one loop.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise RuntimeError(
+                "this RedisLimiter belongs to the event loop that first used it; make one "
+                "RedisLimiter per event loop (per thread, per asyncio.run())"
+            )
 
     async def _wait(self, budget: Budget, since: float) -> str | None:
         """Wait in the local FIFO until the driver hands over a permit, or None: fall back."""
