@@ -20,7 +20,8 @@ import ccxt.async_support as ccxt_async
 from okx.Finance.FlexibleLoan import FlexibleLoanAPI
 
 from okx_async import MemoryLimiter, OkxBatchError, OkxClient
-from okx_async.simulator import DEMO_UID, max_in_any_window
+from okx_async.simulator import DEMO_UID
+from okx_async.simulator._algorithms import max_in_any_window
 
 from ._common import (
     CREDENTIALS,

@@ -20,7 +20,8 @@ import aiohttp
 
 from okx_async import MemoryLimiter, OkxBatchError, OkxClient
 from okx_async._signing import Signer, okx_timestamp
-from okx_async.simulator import DEMO_CREDENTIALS_2, DEMO_UID, least_time_beside
+from okx_async.simulator import DEMO_CREDENTIALS_2, DEMO_UID
+from okx_async.simulator._algorithms import least_time_beside
 
 from ._common import CREDENTIALS, LIMIT, RATE_LIMITED, REDEEM_PATH, WINDOW, currencies
 from ._server import SimServer

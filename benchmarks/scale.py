@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from okx_async import MaxCollateralRedeemAmount, MemoryLimiter, OkxClient, RateLimit
-from okx_async.simulator import DEMO_UID, max_in_any_window
+from okx_async.simulator import DEMO_UID
+from okx_async.simulator._algorithms import max_in_any_window
 
 from ._common import CREDENTIALS, REDEEM_PATH, currencies, least_time, redeem_arrivals, rejections
 from ._probes import Sampler, peak_rss_bytes, reset_peak_rss, rss_bytes

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 
 from okx_async import MemoryLimiter, OkxClient
-from okx_async.simulator import DEMO_UID, max_in_any_window
+from okx_async.simulator import DEMO_UID
+from okx_async.simulator._algorithms import max_in_any_window
 
 from ._common import CREDENTIALS, LIMIT, WINDOW, currencies, least_time, redeem_arrivals, rejections
 from ._probes import RecordingLimiter, Sampler, rss_bytes

@@ -50,7 +50,7 @@ from ._models import (
     Repaid,
     RiskWarning,
 )
-from ._retry import RetryPolicy
+from ._retry import Retrying, RetryPolicy
 from ._transport import Timeouts
 from ._window import RateLimit
 
@@ -95,6 +95,7 @@ __all__ = [
     "Region",
     "Repaid",
     "RetryPolicy",
+    "Retrying",
     "RiskWarning",
     "SentRequest",
     "Timeouts",

@@ -17,6 +17,7 @@ import attrs
 from rich.console import Console
 
 from ._cli_exit import Refused
+from ._cli_log import RetryNotice
 from ._cli_output import line
 from ._client import OkxClient, Region
 from ._credentials import Credentials
@@ -66,8 +67,10 @@ async def open_session(
     err = Console(stderr=True)
     async with contextlib.AsyncExitStack() as stack:
         limiter = await _limiter(args, stack)
-        retry = RetryPolicy() if args.retries is None else RetryPolicy(
-            max_attempts=args.retries + 1
+        # At -v the client's own log says it is retrying; otherwise one line says so.
+        notice = RetryNotice() if args.verbose + args.verbose_here == 0 else None
+        retry = RetryPolicy(on_retry=notice) if args.retries is None else RetryPolicy(
+            max_attempts=args.retries + 1, on_retry=notice
         )
         options = {"demo": args.demo, "user_id": args.user_id, "retry": retry}
         if credentials is None:

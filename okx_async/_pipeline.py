@@ -35,7 +35,7 @@ from ._models import ServerTime
 from ._policy import Act, Failure, classify, decide
 from ._progress import CallState, Tries
 from ._request import Kind, Request, build
-from ._retry import RetryPolicy
+from ._retry import Retrying, RetryPolicy
 from ._sender import Attempt, Data, Sender, TooLate
 from ._uid import UidDirectory, UidKey
 from ._window import RateLimit
@@ -227,14 +227,24 @@ class Pipeline:
                 failed.add_note(f"measuring OKX's clock failed too: {problem}")
             if decision.act is not Act.RETRY:
                 raise failed
-            if failure is Failure.RATE_LIMITED and not request.approximate_key:
-                log.warning("OKX answered 50011 for %s; retrying through the limiter",
-                            request.path)
-            else:
-                log.info("%s failed (%s); attempt %d in %.2fs",
-                         request.path, failed, tries.attempts + 1, decision.after)
+            self._retrying(request, failure, failed, tries.attempts + 1, decision.after)
             if decision.after:
                 await self._closer.wait(asyncio.sleep(decision.after))
+
+    def _retrying(
+        self, request: Request, failure: Failure, failed: OkxError, attempt: int, after: float
+    ) -> None:
+        """Log the retry and tell the caller's ``on_retry``; what that raises is only logged."""
+        if failure is Failure.RATE_LIMITED and not request.approximate_key:
+            log.warning("OKX answered 50011 for %s; retrying through the limiter", request.path)
+        else:
+            log.info("%s failed (%s); attempt %d in %.2fs", request.path, failed, attempt, after)
+        notify = self._retry.on_retry
+        if notify is not None:
+            try:
+                notify(Retrying(request.method, request.path, failed, attempt, after))
+            except Exception:
+                log.exception("on_retry raised; the call goes on")
 
     async def _resync_clock(self, syncs_seen: int) -> str | None:
         """Measure OKX's clock; a failure is returned, so the 50102 stays the error raised."""

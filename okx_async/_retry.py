@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import attrs
+
+from ._errors import OkxError
+
+
+@attrs.frozen
+class Retrying:
+    """A call is about to send its request again: what failed, and when it tries next."""
+
+    method: str
+    #: The endpoint's path, without the query.
+    path: str
+    #: What the last attempt met.
+    error: OkxError
+    #: The number of the attempt about to be made (2 for the first retry).
+    attempt: int
+    #: Seconds until then; the limiter may hold it longer.
+    delay: float
 
 
 @attrs.frozen
@@ -21,6 +39,7 @@ class RetryPolicy:
 
         OkxClient(creds, retry=RetryPolicy(max_attempts=3, deadline=30.0))
         OkxClient(creds, retry=RetryPolicy.disabled())
+        OkxClient(creds, retry=RetryPolicy(on_retry=lambda r: print("retrying", r.path)))
     """
 
     max_attempts: int = attrs.field(default=6, validator=attrs.validators.ge(1))
@@ -32,6 +51,9 @@ class RetryPolicy:
     deadline: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.gt(0.0))
     )
+    #: Called before each retry, say to tell a user that a call is retrying. What it
+    #: raises is logged and changes nothing.
+    on_retry: Callable[[Retrying], None] | None = attrs.field(default=None, eq=False)
 
     @classmethod
     def disabled(cls) -> RetryPolicy:

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from okx_async import RateLimit
 from okx_async._window import DEFAULT_MARGIN
-from okx_async.simulator import Arrival, max_in_any_window
+from okx_async.simulator import Arrival
+from okx_async.simulator._algorithms import max_in_any_window
 
 ENDPOINT = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount"
 #: OKX's rule for the Flexible Loan reads: 5 requests per 2 s per user ID.

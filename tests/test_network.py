@@ -20,13 +20,14 @@ from virtual_time import run
 from okx_async import LimitKey, MemoryLimiter, Outcome, RateLimit
 from okx_async._adapt import Backoff, RttFloor, SwcSuspect
 from okx_async._window import SlidingWindow
-from okx_async.simulator import least_time_beside, max_in_any_window
 from okx_async.simulator._algorithms import (
     FixedWindow,
     RateLimitAlgorithm,
     SlidingLog,
     SlidingWindowCounter,
     TokenBucket,
+    least_time_beside,
+    max_in_any_window,
 )
 
 KEY = LimitKey("42", "/api/v5/finance/flexible-loan/max-collateral-redeem-amount")

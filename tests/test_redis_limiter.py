@@ -52,7 +52,8 @@ from okx_async._redis import RedisLimiter, budget_keys
 from okx_async._redis._budget import BEAT, TIMEOUT, Answer, Finished, Waiter, liveness
 from okx_async._redis._link import ACQUIRE, RECORD, acquire_args, record_args
 from okx_async._window import DEFAULT_MARGIN
-from okx_async.simulator import DEMO_CREDENTIALS, DEMO_UID, Simulator, max_in_any_window
+from okx_async.simulator import DEMO_CREDENTIALS, DEMO_UID, Simulator
+from okx_async.simulator._algorithms import max_in_any_window
 from okx_async.simulator.pytest_plugin import SimulatorFactory
 
 REDEEM = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount"

@@ -25,7 +25,6 @@ from okx_async.simulator import (
     OTHER_USER_CREDENTIALS,
     SimKey,
     Simulator,
-    max_in_any_window,
     serve,
 )
 from okx_async.simulator._algorithms import (
@@ -35,6 +34,7 @@ from okx_async.simulator._algorithms import (
     SlidingWindowCounter,
     TokenBucket,
     make_algorithm,
+    max_in_any_window,
 )
 from okx_async.simulator.pytest_plugin import SimulatorFactory
 

@@ -20,7 +20,6 @@ In-process on virtual time, at the real rule in no time::
 """
 
 from ._account import LoanAccount, LoanOrder, OrderSeed
-from ._algorithms import least_time_beside, max_in_any_window
 from ._app import Simulator, run_virtual, serve
 from ._demo import (
     DEMO_CREDENTIALS,
@@ -55,8 +54,6 @@ __all__ = [
     "Simulator",
     "SimulatorOptions",
     "VirtualTimeLoop",
-    "least_time_beside",
-    "max_in_any_window",
     "run_virtual",
     "serve",
 ]
