@@ -552,22 +552,43 @@ async def test_a_configured_share_bounds_the_fallback(
     assert max_in_any_window([a.t for a in sim.arrivals], rule.window) == 2
 
 
+async def test_a_process_that_never_reached_redis_takes_one_request_per_window(
+    redis_server: RedisServer, limiters: Make, okx_simulator_factory: SimulatorFactory,
+) -> None:
+    """Redis gone before the first call: the process cannot know how many others share
+    the rule, so its fallback takes the smallest share, not the whole rule."""
+    rule = RateLimit(5, 0.1)
+    sim = await okx_simulator_factory(limit=5, window=rule.window, amounts=AMOUNTS)
+    limiter = limiters(redis_server.url, fallback="memory", grace=0.0)
+    await redis_server.astop(kill=True)
+    async with asyncio.timeout(10):
+        results, errors = await _fan_out(sim.base_url, limiter, CCYS[:4], rule)
+    assert errors == {} and len(results) == 4
+    assert max_in_any_window([a.t for a in sim.arrivals], rule.window) == 1
+
+
+@pytest.mark.parametrize(
+    ("down_at", "down_for"),
+    [(0.1, 0.03), (0.0, 0.3)],
+    ids=["mid-fan-out", "before-any-process-reached-redis"],
+)
 async def test_fallback_across_a_blip_comes_back_to_redis(
     redis_server: RedisServer, raw: aioredis.Redis, limiters: Make,
     okx_simulator_factory: SimulatorFactory, caplog: pytest.LogCaptureFixture,
+    *, down_at: float, down_for: float,
 ) -> None:
-    """A 30 ms restart with no grace at all: every process falls back at once, then
-    its waiters move back to Redis, with one warning each way. At most 5 rejections,
-    none once Redis is back, and the next requests take their slots in Redis again."""
+    """A restart with no grace at all: every process falls back at once, then its
+    waiters move back to Redis, with one warning each way. At most 5 rejections, none
+    once Redis is back, and the next requests take their slots in Redis again."""
     caplog.set_level(logging.WARNING, logger=LOG)
     sim = await okx_simulator_factory(limit=5, window=0.2, amounts=AMOUNTS)
     bots = [limiters(redis_server.url, fallback="memory", grace=0.0, restart_hold=0.3)
             for _ in range(4)]
     runs = [asyncio.create_task(_fan_out(sim.base_url, b, CCYS[i:16:4]))
             for i, b in enumerate(bots)]
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(down_at)
     await redis_server.astop(kill=True)
-    await asyncio.sleep(0.03)
+    await asyncio.sleep(down_for)
     await redis_server.astart()
     back = time.monotonic()
     async with asyncio.timeout(15):

@@ -108,8 +108,9 @@ class Budget:
         self.unsent = False
         self.driver: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
-        #: From the last reply: processes seen lately, and when the last slot frees.
-        self.peers = 1
+        #: From the last reply: processes seen lately (None: Redis never answered on
+        #: this budget), and when the last slot frees.
+        self.peers: int | None = None
         self.busy_until = 0.0
         #: ``loop.time()`` of the last reply of acquire.lua, which leaves the budget's
         #: state in Redis: if it is missing while it cannot have expired, it was lost.

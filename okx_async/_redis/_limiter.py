@@ -102,9 +102,10 @@ class RedisLimiter:
     outage longer than ``grace`` seconds raises :class:`OkxLimiterUnavailable` in each
     waiting call, or with ``fallback="memory"`` lets each process go on alone at a
     fair share of the rule (``share`` of it, or one over the number of processes seen
-    lately) until Redis answers again. ``timeout`` bounds every Redis round trip; the
-    others count this process as alive for ``2 * (0.25 + timeout)`` seconds after each
-    call (:attr:`liveness`), so a slow link never makes it look dead.
+    lately; one request per window if it never reached Redis) until Redis answers
+    again. ``timeout`` bounds every Redis round trip; the others count this process as
+    alive for ``2 * (0.25 + timeout)`` seconds after each call (:attr:`liveness`), so a
+    slow link never makes it look dead.
     """
 
     __slots__ = (

@@ -111,8 +111,7 @@ class Outage:
             return None
         rule, cool = budget.rule, budget.rule.window + self.margin
         if budget.share is None:
-            part = self.share if self.share is not None else 1 / max(1, budget.peers)
-            budget.share = RateLimit(max(1, math.floor(rule.requests * part)), rule.window)
+            budget.share = self._share_of(rule, budget.peers)
             budget.clear_at = max(budget.busy_until, (self.down_since or 0.0) + cool)
         while True:
             now = loop.time()
@@ -138,6 +137,20 @@ class Outage:
             return None  # Redis came back first
         entering.result()
         return permit
+
+    def _share_of(self, rule: RateLimit, peers: int | None) -> RateLimit:
+        """This process's part of ``rule``: ``share``, or one over the processes seen.
+
+        A process that never heard from Redis on this budget cannot know how many
+        others share it, so it takes the smallest part: one request per window.
+        """
+        if self.share is not None:
+            requests = math.floor(rule.requests * self.share)
+        elif peers is not None:
+            requests = math.floor(rule.requests / max(1, peers))
+        else:
+            requests = 1
+        return RateLimit(max(1, requests), rule.window)
 
     # Messages ----------------------------------------------------------------------------
 
