@@ -109,6 +109,21 @@ def terminal(monkeypatch: pytest.MonkeyPatch, typed: bytes) -> Iterator[Callable
 
 
 @contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here, and a program started meanwhile may take it.
+
+    A shell that starts the suite in the background (``pytest &`` without job control,
+    ``nohup``) leaves SIGINT ignored, and an ignored signal stays ignored across
+    ``exec``; a terminal's Ctrl-C, which these tests play, is never ignored.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def ctrl_c_when(condition: Callable[[], bool]) -> Iterator[threading.Event]:
     """Send SIGINT to this process, as Ctrl-C does, as soon as ``condition()`` holds.
 
@@ -128,12 +143,13 @@ def ctrl_c_when(condition: Callable[[], bool]) -> Iterator[threading.Event]:
             stop.wait(0.002)
 
     watcher = threading.Thread(target=watch, name="ctrl-c")
-    watcher.start()
-    try:
-        yield sent
-    finally:
-        stop.set()
-        watcher.join()
+    with interruptible():
+        watcher.start()
+        try:
+            yield sent
+        finally:
+            stop.set()
+            watcher.join()
 
 
 def holding(sim: Simulator, endpoint: str) -> Callable[[], bool]:

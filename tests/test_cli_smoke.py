@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_fixtures import PATIENCE, run
+from cli_fixtures import PATIENCE, interruptible, run
 
 ENTRY_POINT = Path(sysconfig.get_path("scripts")) / "okx-async"
 
@@ -47,7 +47,8 @@ def _read_until(fd: int, marker: bytes, seen: bytearray) -> bool:
 
 def test_ctrl_c_at_a_confirmation_ends_at_once_with_130() -> None:
     assert ENTRY_POINT.exists(), f"{ENTRY_POINT}: pip install -e '.[test]'"
-    pid, terminal = pty.fork()
+    with interruptible():
+        pid, terminal = pty.fork()
     if pid == 0:  # the child: okx-async on a terminal of its own
         os.execve(ENTRY_POINT, [str(ENTRY_POINT), "adjust-collateral", "--simulator",
                                 "reduce", "BTC", "0.1"], _clean_env())
@@ -71,10 +72,11 @@ def test_ctrl_c_at_a_confirmation_ends_at_once_with_130() -> None:
 def test_the_simulator_command_serves_until_ctrl_c(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = subprocess.Popen(
-        [ENTRY_POINT, "simulator", "--port", "0"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env=_clean_env(),
-    )
+    with interruptible():
+        server = subprocess.Popen(
+            [ENTRY_POINT, "simulator", "--port", "0"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=_clean_env(),
+        )
     try:
         assert server.stdout is not None
         seen = bytearray()
