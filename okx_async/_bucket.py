@@ -184,6 +184,16 @@ class Bucket:
                 self._throttle(now, answered_at_grant)
             self._wake(now, here)
 
+    def give_back(self, state: _LoopState, *, probe: bool, granted_at: float) -> None:
+        """A slot granted at ``granted_at`` sent nothing: it is free again at once."""
+        here = _running_loop()
+        with self._lock:
+            if state.closed:
+                return  # its loop was found closed: _reap accounted for it
+            state.held -= 1
+            self.window.give_back(probe=probe, granted_at=granted_at)
+            self._wake(self._time(here or state.loop), here)
+
     def _throttle(self, now: float, granted_at: float | None) -> None:
         window = self.window
         if window.throttled(now, granted_at):

@@ -59,6 +59,9 @@ class Outcome(enum.Enum):
     THROTTLED = "throttled"
     #: No evidence either way: a timeout, a dropped connection, a cancellation, a 5xx.
     UNKNOWN = "unknown"
+    #: Nothing reached the server (no connection could be opened): the slot is free
+    #: again at once, as if never granted.
+    NOT_SENT = "not sent"
 
 
 class Permit(Protocol):
@@ -88,7 +91,9 @@ class Limiter(Protocol):
     a free slot and holds it while the request is in flight. ``permit.finish(outcome)``
     tells the limiter how it ended: :attr:`Outcome.THROTTLED` means the server still
     answered 50011, and the limiter backs off every waiter on that key before it
-    grants another slot.
+    grants another slot. :attr:`Outcome.NOT_SENT` means no connection opened, so
+    nothing reached the server: the slot may be used again at once (a limiter that
+    counts it as :attr:`Outcome.UNKNOWN` is merely slower).
 
     ``lifetime`` is how long after the grant the request, once sent, may still reach
     the server (the transport's total timeout). A permit left without
@@ -136,6 +141,9 @@ class _MemoryPermit:
     ) -> None:
         assert self._bucket is not None and self._state is not None
         outcome, until = self._outcome, -math.inf
+        if outcome is Outcome.NOT_SENT:
+            self._bucket.give_back(self._state, probe=self._probe, granted_at=self._granted)
+            return
         if outcome is None:
             # Left mid-request: the request may still reach the server until its end.
             outcome = Outcome.UNKNOWN

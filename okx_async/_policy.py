@@ -97,15 +97,18 @@ def classify(exc: OkxError) -> Failure:
 
 
 def limit_outcome(exc: OkxError) -> Outcome:
-    """What an answer that failed with ``exc`` says about the server's rate limit.
+    """What an attempt that failed with ``exc`` says about the server's rate limit.
 
     Only a parameter error (OKX checks parameters after the limit) shows the request
-    got through; 50011 shows it did not. Anything else is no evidence either way.
+    got through; 50011 shows it did not; a connection that never opened shows nothing
+    was sent. Anything else is no evidence either way.
     """
     if isinstance(exc, OkxAPIError) and exc.code == RATE_LIMITED:
         return Outcome.THROTTLED
     if isinstance(exc, OkxParameterError):
         return Outcome.ACCEPTED
+    if isinstance(exc, OkxConnectError):
+        return Outcome.NOT_SENT
     return Outcome.UNKNOWN
 
 

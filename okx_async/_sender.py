@@ -112,8 +112,9 @@ class Sender:
                 status, body = await self._transport.request(
                     request.method, self._base_url + request.target, headers, request.body
                 )
-            except OkxError:
-                permit.finish(Outcome.UNKNOWN)  # no answer: it may have arrived until now
+            except OkxError as exc:
+                # No answer: it may have arrived until now, unless no connection opened.
+                permit.finish(limit_outcome(exc))
                 raise
             try:
                 data = decode_envelope(status, body)

@@ -1,7 +1,7 @@
 """Storms of calls through a limiter, cancelled every way callers cancel them.
 
 Each call takes a slot under a random rule, holds it a random while and ends a random
-way (answered, 50011, unknown, abandoned with or without a lifetime); each storm
+way (answered, 50011, unknown, never sent, abandoned with or without a lifetime); each storm
 runs its calls together under per-call timeouts, a ``TaskGroup`` under one timeout,
 or a ``gather`` cancelled at a random moment. A :class:`Storm` records every slot
 so the rules can be checked afterwards, from any number of threads.
@@ -46,16 +46,19 @@ class Storm:
                 # When the limiter granted it: a waiter of another thread resumes a
                 # little later, and its lifetime counts from the grant.
                 granted = permit._granted  # type: ignore[attr-defined]
+                told = False
                 try:
                     if hold:
                         await asyncio.sleep(hold)
                     if outcome is not None:
                         permit.finish(outcome)
+                        told = True
                 finally:
                     now = loop.time()
                     left = outcome is None and lifetime is not None
                     end = max(now, granted + lifetime) if left and lifetime else now
-                    self.slots.append((key, granted, end, rule))
+                    if not (told and outcome is Outcome.NOT_SENT):  # else nothing arrived
+                        self.slots.append((key, granted, end, rule))
         except Exception as exc:  # nothing but CancelledError may reach a caller
             self.surprises.append(exc)
             raise

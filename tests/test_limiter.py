@@ -588,6 +588,34 @@ def test_a_permit_finished_explicitly_cools_from_its_end_whatever_the_lifetime()
     assert run(main()) == pytest.approx(1.2)
 
 
+@pytest.mark.parametrize(
+    ("outcome", "next_grant"),
+    [
+        # The waiter takes the slot the moment the attempt is known to be unsent.
+        (Outcome.NOT_SENT, 0.3),
+        # With no evidence, the slot cools a window from the attempt's end.
+        (Outcome.UNKNOWN, 1.3),
+    ],
+)
+def test_a_slot_whose_request_was_never_sent_is_free_at_once(
+    outcome: Outcome, next_grant: float
+) -> None:
+    """A connection refused 0.3 s after the grant: nothing reached the server."""
+    async def main() -> float:
+        limiter = MemoryLimiter(margin=0.0)
+        loop = asyncio.get_running_loop()
+        rule = RateLimit(1, 1.0)
+        permit = limiter.slot(KEY, rule)
+        async with permit:
+            waiter = asyncio.create_task(limiter.slot(KEY, rule).__aenter__())
+            await asyncio.sleep(0.3)
+            permit.finish(outcome)
+        await waiter
+        return loop.time()
+
+    assert run(main()) == pytest.approx(next_grant)
+
+
 _TWO_RUNS = """
 import asyncio
 from okx_async import OkxClient, RateLimit

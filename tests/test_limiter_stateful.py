@@ -59,7 +59,8 @@ from okx_async import LimitKey, MemoryLimiter, Outcome, RateLimit
 KEY = LimitKey("42", "/api/v5/x")
 RULES = [RateLimit(2, 0.5), RateLimit(3, 1.0), RateLimit(4, 2.0)]
 LIFETIMES = [None, 0.25, 3.0]
-OUTCOMES = [Outcome.ACCEPTED, Outcome.THROTTLED, Outcome.UNKNOWN, None]  # None: abandoned
+OUTCOMES = [Outcome.ACCEPTED, Outcome.THROTTLED, Outcome.UNKNOWN, Outcome.NOT_SENT,
+            None]  # None: abandoned
 #: How a request ends by itself: answered after its round trip, or left to a step.
 ANSWERS = [Outcome.ACCEPTED, Outcome.ACCEPTED, Outcome.THROTTLED, None]
 #: The path's fixed part, each way (dyadic, so virtual times add up exactly).
@@ -100,12 +101,18 @@ class Request:
     dropped: int | None = None
     #: Its loop was closed under it.
     stranded: bool = False
+    #: It ended as never sent (no connection opened): it reached the server never.
+    unsent: bool = False
     release: asyncio.Future[Outcome | None] | None = None
     surprise: list[BaseException] = field(default_factory=list)
 
+    def cooled(self, window: float) -> float:
+        """When its slot stops counting: a window after its end, at its end if unsent."""
+        return self.end if self.unsent else self.end + window
+
     def arrival(self) -> tuple[float, float] | None:
         """The earliest and latest it may have reached the server; None if it never did."""
-        if self.granted is None:
+        if self.granted is None or self.unsent:
             return None
         if self.uplink is not None and self.end >= self.granted + self.uplink:
             at = self.granted + self.uplink
@@ -177,6 +184,7 @@ class LimiterMachine(RuleBasedStateMachine):
                 request.end = max(now, request.granted + request.lifetime)
             else:
                 request.end = now
+            request.unsent = outcome is Outcome.NOT_SENT
             await permit.__aexit__(None, None, None)
 
     async def _answer(self, request: Request) -> Outcome:
@@ -241,7 +249,7 @@ class LimiterMachine(RuleBasedStateMachine):
         if outcome is None:
             on.call(task.cancel)  # left mid-request: no finish()
         elif request.release is not None and not request.release.done():
-            if self.rtt_fraction and outcome is not Outcome.UNKNOWN:
+            if self.rtt_fraction and outcome not in {Outcome.UNKNOWN, Outcome.NOT_SENT}:
                 outcome = Outcome.UNKNOWN  # an answer comes only after its round trip
             on.call(partial(request.release.set_result, outcome))
         self.step.settle()
@@ -362,7 +370,7 @@ class LimiterMachine(RuleBasedStateMachine):
         return {
             r.rule for r in self.all
             if r.asked < n and r.era == era and (
-                (r.granted is not None and t < r.end + r.rule.window)
+                (r.granted is not None and t < r.cooled(r.rule.window))
                 or (r.granted is None and (r.dropped is None or n < r.dropped))
             )
         }
@@ -399,7 +407,7 @@ class LimiterMachine(RuleBasedStateMachine):
             for rule_ in self._in_use(n, t, g.era):
                 held = sum(
                     1 for r in granted
-                    if r.granted_event <= n and r.era == g.era and t < r.end + rule_.window
+                    if r.granted_event <= n and r.era == g.era and t < r.cooled(rule_.window)
                 )
                 assert held <= rule_.requests, (t, rule_, held)
 

@@ -16,10 +16,11 @@ from okx_async import (
     OkxServerBusyError,
     OkxTimeoutError,
     OkxTransportError,
+    Outcome,
     RateLimit,
     RetryPolicy,
 )
-from okx_async._policy import Act, Failure, History, classify, decide
+from okx_async._policy import Act, Failure, History, classify, decide, limit_outcome
 from okx_async._request import Kind, Request
 
 READ, KEYED, UNKEYED = Kind.READ, Kind.KEYED_WRITE, Kind.UNKEYED_WRITE
@@ -122,25 +123,32 @@ def test_the_clock_is_measured_once_per_request() -> None:
         )
 
 
+ACCEPTED, THROTTLED, NO_EVIDENCE, NOT_SENT = (
+    Outcome.ACCEPTED, Outcome.THROTTLED, Outcome.UNKNOWN, Outcome.NOT_SENT
+)
+
+
 @pytest.mark.parametrize(
-    ("error", "failure"),
+    ("error", "failure", "outcome"),
     [
-        (OkxConnectError("refused"), Failure.NOT_SENT),
-        (OkxTimeoutError("slow"), Failure.NO_ANSWER),
-        (OkxTransportError("reset"), Failure.NO_ANSWER),
-        (OkxResponseError("html", http_status=502), Failure.SERVER_ERROR_PAGE),
-        (OkxResponseError("html", http_status=403), Failure.GATEWAY_REFUSED),
-        (OkxResponseError("not json", http_status=200), Failure.GARBLED),
-        (OkxResponseError("bad field"), Failure.GARBLED),
-        (OkxRateLimitError("50011", ""), Failure.RATE_LIMITED),
-        (OkxAuthError("50102", ""), Failure.CLOCK),
-        (OkxServerBusyError("50004", ""), Failure.BUSY),
-        (OkxParameterError("51016", ""), Failure.DUPLICATE),
-        (OkxParameterError("51784", ""), Failure.IN_PROGRESS),
-        (OkxParameterError("51000", ""), Failure.REFUSED),
-        (OkxAuthError("50113", ""), Failure.REFUSED),
-        (OkxAPIError("59999", ""), Failure.REFUSED),
+        (OkxConnectError("refused"), Failure.NOT_SENT, NOT_SENT),
+        (OkxTimeoutError("slow"), Failure.NO_ANSWER, NO_EVIDENCE),
+        (OkxTransportError("reset"), Failure.NO_ANSWER, NO_EVIDENCE),
+        (OkxResponseError("html", http_status=502), Failure.SERVER_ERROR_PAGE, NO_EVIDENCE),
+        (OkxResponseError("html", http_status=403), Failure.GATEWAY_REFUSED, NO_EVIDENCE),
+        (OkxResponseError("not json", http_status=200), Failure.GARBLED, NO_EVIDENCE),
+        (OkxResponseError("bad field"), Failure.GARBLED, NO_EVIDENCE),
+        (OkxRateLimitError("50011", ""), Failure.RATE_LIMITED, THROTTLED),
+        (OkxAuthError("50102", ""), Failure.CLOCK, NO_EVIDENCE),
+        (OkxServerBusyError("50004", ""), Failure.BUSY, NO_EVIDENCE),
+        (OkxParameterError("51016", ""), Failure.DUPLICATE, ACCEPTED),
+        (OkxParameterError("51784", ""), Failure.IN_PROGRESS, ACCEPTED),
+        (OkxParameterError("51000", ""), Failure.REFUSED, ACCEPTED),
+        (OkxAuthError("50113", ""), Failure.REFUSED, NO_EVIDENCE),
+        (OkxAPIError("59999", ""), Failure.REFUSED, NO_EVIDENCE),
     ],
 )
-def test_what_each_error_proves(error: OkxError, failure: Failure) -> None:
+def test_what_each_error_proves(error: OkxError, failure: Failure, outcome: Outcome) -> None:
+    """What the failure means for the request, and what it tells the rate limiter."""
     assert classify(error) is failure
+    assert limit_outcome(error) is outcome

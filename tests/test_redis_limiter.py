@@ -692,6 +692,29 @@ async def test_first_five_at_once_sixth_waits_for_first_finish_plus_window(
         await permit.__aexit__(None, None, None)
 
 
+async def test_a_slot_whose_request_was_never_sent_is_free_again_at_once(
+    redis_url: str, raw: aioredis.Redis, limiters: Make,
+) -> None:
+    """A connection refused: the slot leaves Redis and the next waiter takes it then,
+    not a window later."""
+    rule = RateLimit(1, 1.0)
+    limiter = limiters(redis_url)
+    slots = budget_keys(KEY)["slots"]
+    permit = limiter.slot(KEY, rule)
+    await permit.__aenter__()
+    entering = asyncio.create_task(limiter.slot(KEY, rule).__aenter__())
+    await asyncio.sleep(0.1)
+    assert not entering.done()
+    refused = time.monotonic()
+    permit.finish(Outcome.NOT_SENT)
+    await permit.__aexit__(None, None, None)
+    await asyncio.wait_for(entering, rule.window / 2)
+    assert time.monotonic() - refused < rule.window / 2
+    members = {str(m) for m in await raw.zrange(slots, 0, -1)}
+    assert len(members) == 1  # the waiter's
+    assert permit._id not in members  # type: ignore[attr-defined]
+
+
 async def test_waiters_of_one_process_are_served_in_order(
     redis_url: str, limiters: Make
 ) -> None:

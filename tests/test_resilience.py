@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -217,6 +219,29 @@ async def test_a_dropped_connection_is_not_resent_behind_the_limiters_back(
         with pytest.raises(OkxTransportError):
             await okx.max_collateral_redeem_amount("USDT")
     assert len(sim.arrivals) == 1
+
+
+@pytest.mark.real_time("a refused connection needs a real port that nothing listens on")
+async def test_a_refused_connection_spends_no_slot_of_the_budget() -> None:
+    """The server is not up yet: the first attempt is refused, nothing is sent, and the
+    retry a second later takes the same slot instead of waiting out a window."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rule = RateLimit(1, 5.0)
+    refused = asyncio.Event()
+    retry = RetryPolicy(base_delay=1.0, jitter=0.0, on_retry=lambda _: refused.set())
+    async with OkxClient(DEMO_CREDENTIALS, base_url=f"http://127.0.0.1:{port}",
+                         user_id=DEMO_UID, rate_limits={ENDPOINT: rule}, retry=retry) as okx:
+        started = time.monotonic()
+        call = asyncio.create_task(okx.max_collateral_redeem_amount("USDT"))
+        await refused.wait()
+        async with Simulator(port=port) as sim:
+            result = await call
+        took = time.monotonic() - started
+    assert result is not None
+    assert len(sim.arrivals) == 1
+    assert took < rule.window  # about the 1 s retry delay; a spent slot would cost 5 s
 
 
 async def test_retries_exhausted_report_attempts_and_last_cause(

@@ -327,6 +327,12 @@ class RedisLimiter:
         """A request is over; a permit left without ``finish`` may arrive until grant + lifetime."""
         now = asyncio.get_running_loop().time()
         granted = budget.flying.pop(permit)
+        if outcome is Outcome.NOT_SENT:
+            if permit not in budget.local:
+                budget.drops.append(permit)  # Redis frees the slot with the next call
+            budget.local.discard(permit)
+            self._kick(budget)
+            return
         budget.local.discard(permit)
         arrival = max(now, granted + lifetime) if lifetime is not None else now
         budget.finished[permit] = Finished(arrival, _ANSWERS[outcome], granted)
