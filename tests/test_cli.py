@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 from cli_fixtures import run, simulator, use_keys
 from redis_fixture import RedisServer
+from rich.console import Console
 
 from okx_async._cli import _parser
+from okx_async._cli_output import Column, print_table
 from okx_async.simulator import DEMO_CREDENTIALS, TRADE_CREDENTIALS
 
 BANNER = "Using the bundled OKX simulator"
@@ -228,7 +230,60 @@ def _values(data: Any, names: tuple[str, ...]) -> list[str]:
     return found
 
 
+def test_with_some_keys_set_the_missing_one_is_named_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OKX_API_KEY", "k")
+    monkeypatch.setenv("OKX_PASSPHRASE", "p")
+    ran = run(capsys, "max-redeem", "USDT")
+    assert ran.code == 2
+    assert ran.err_lines[0] == (
+        "error: missing OKX credentials: set OKX_SECRET_KEY (OKX_API_KEY and "
+        "OKX_PASSPHRASE are set; all three are needed)"
+    )
+    for name in ("OKX_API_KEY", "OKX_SECRET_KEY", "OKX_PASSPHRASE"):
+        assert ran.err.count(name) == 1, ran.err
+
+
+def test_the_simulator_note_breaks_only_between_sentences(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ran = run(capsys, "max-redeem", "--simulator", "--json", "USDT")
+    assert ran.code == 0, ran.err
+    assert ran.err_lines[0].startswith(BANNER)
+    for line in ran.err_lines:  # COLUMNS=80
+        assert len(line) <= 80, line
+        assert line.endswith("."), ran.err_lines
+
+
+@pytest.mark.parametrize("width", [120, 30, 16], ids=["table", "folded", "blocks"])
+def test_an_okx_message_with_brackets_is_printed_as_sent(width: int) -> None:
+    """What OKX sends is text, never rich markup, in a table and in narrow blocks."""
+    console = Console(record=True, width=width, color_system=None)
+    message = "OKX error 51000: Parameter [ccy] error, see [bold]docs[/bold]"
+    print_table(console, "Max redeem", [Column("Currency"), Column("Error", rigid=False)],
+                [["USDT", message]])
+    printed = re.sub(r"[\s\u2500-\u257f]", "", console.export_text())  # no spaces, no box
+    assert "".join(message.split()) in printed
+
+
 # Redis ------------------------------------------------------------------------------------
+
+
+@pytest.mark.real_time("the fallback starts after the Redis limiter's grace, 3 s of real time")
+def test_an_unreachable_redis_with_the_memory_fallback_goes_on_alone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    ran = run(capsys, "max-redeem", "--simulator", "--json", "--redis-url", url,
+              "--redis-fallback", "memory", "ETH")
+    assert ran.code == 0, ran.err
+    results = {r["ccy"]: r["max_redeem_amt"] for r in json.loads(ran.out)["results"]}
+    assert results == {"ETH": "3.2"}
+    warnings = [line for line in ran.after_banner if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "falling back to a per-process share" in warnings[0]
 
 
 def test_unreachable_redis_is_one_line_without_its_password(

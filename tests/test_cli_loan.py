@@ -163,6 +163,18 @@ def test_max_redeem_one_order_by_id(
     assert [r["ccy"] for r in json.loads(every.out)["results"]] == ["ETH", "DOGE"]
 
 
+def test_a_currency_named_twice_is_asked_and_shown_once(
+    two_orders: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ran = run(capsys, "max-redeem", "ETH", "ETH", "BTC", "--json",
+              "--base-url", two_orders.base_url)
+    assert ran.code == 0, ran.err
+    assert [r["ccy"] for r in json.loads(ran.out)["results"]] == ["ETH", "BTC"]
+    redeem = "/max-collateral-redeem-amount"
+    asked = [a.ccy for a in two_orders.arrivals if a.endpoint.endswith(redeem)]
+    assert sorted(asked, key=str) == ["BTC", "ETH"]
+
+
 # collateral, max-loan, history ------------------------------------------------------------
 
 

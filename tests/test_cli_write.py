@@ -139,6 +139,7 @@ def test_a_wrong_key_or_a_missing_order_is_found_before_asking(
     (["borrow", "USDT", "10", "--ord-id", ORDER, "--cl-ord-id", "no spaces"],
      "argument --cl-ord-id: clOrdId 'no spaces' is not a client id: 1 to 32"),
     (["adjust-collateral", "reduce", "btc", "0.1"], "upper case (BTC)"),
+    (["adjust-collateral", "reduce", "BTC", "-0.1"], "argument AMOUNT: amount must be a positive"),
 ])
 def test_a_write_that_cannot_be_sent_is_refused_before_anything(
     argv: list[str], says: str, sim: Simulator, capsys: pytest.CaptureFixture[str]
