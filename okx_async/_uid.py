@@ -35,6 +35,12 @@ class UidDirectory:
     def known(self, key: UidKey) -> str | None:
         return self._known.get(key)
 
+    def forget(self, base_url: str) -> None:
+        """Drop the user ids learnt from ``base_url``: another server answers there now."""
+        with self._guard:
+            for key in [key for key in self._known if key[0] == base_url]:
+                del self._known[key]
+
     async def resolve(
         self,
         key: UidKey,

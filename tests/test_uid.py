@@ -9,13 +9,15 @@ import pytest
 from okx_async import (
     MaxCollateralRedeemAmount,
     OkxBatchError,
+    OkxClient,
     OkxConnectError,
     OkxServerBusyError,
     RetryPolicy,
 )
-from okx_async.simulator import DEMO_UID, Simulator, run_virtual
+from okx_async.simulator import DEMO_CREDENTIALS, DEMO_UID, Simulator, run_virtual
 
 CONFIG = "/api/v5/account/config"
+REDEEM = "/api/v5/finance/flexible-loan/max-collateral-redeem-amount"
 CCYS = ["BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "LTC", "DOT"]
 
 
@@ -68,3 +70,18 @@ def test_a_later_call_tries_the_lookup_again() -> None:
             return okx.user_id, len([a for a in sim.arrivals if a.endpoint == CONFIG])
 
     assert run_virtual(scenario, faults={CONFIG: ["server-error"]}) == (DEMO_UID, 2)
+
+
+async def test_a_new_simulator_on_a_port_used_before_is_looked_up_again() -> None:
+    """The directory keeps uids per host for the whole process; a simulator started on
+    a port an earlier one served is another server, whose users are looked up anew."""
+    async with Simulator() as first, OkxClient(DEMO_CREDENTIALS, base_url=first.base_url) as okx:
+        await okx.max_collateral_redeem_amount("BTC")
+        assert okx.user_id == DEMO_UID
+        port = int(first.base_url.rsplit(":", 1)[1])
+    async with Simulator(port=port) as second:
+        assert second.base_url == first.base_url
+        async with OkxClient(DEMO_CREDENTIALS, base_url=second.base_url) as okx:
+            assert okx.user_id is None
+            await okx.max_collateral_redeem_amount("BTC")
+        assert [a.endpoint for a in second.arrivals] == [CONFIG, REDEEM]

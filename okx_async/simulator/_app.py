@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Final, TypeVar, Unpack
 
 from .. import Credentials, MemoryLimiter, OkxClient, Timeouts
+from .._uid import UIDS
 from ._core import SimulatorCore
 from ._demo import DEMO_CREDENTIALS, DEMO_CREDENTIALS_2, DEMO_KEYS
 from ._http import HttpFront
@@ -112,6 +113,9 @@ class Simulator(SimulatorCore):
                 "time use it in-process: sim.client() or sim.transport()"
             )
         await self._http.start()
+        # A simulator of an earlier test may have served this port, with other users:
+        # clients must not count by the uids they learnt from it.
+        UIDS.forget(self.base_url)
         self._in_process.reopen()
         self._clock.origin()  # fixed windows are aligned to the start
         return self
