@@ -998,8 +998,13 @@ async def test_a_sliding_window_counter_costs_one_rejection_across_processes(
     redis_url: str, limiters: Make, okx_simulator_factory: SimulatorFactory, quiet: None,
 ) -> None:
     """Refilled slots go out as probes, so the server that punishes bursts rejects one;
-    then every process paces evenly."""
-    rule = RateLimit(5, 0.2)
+    then every process paces evenly.
+
+    The counter's windows start with the simulator, and the first burst follows once
+    the clients have connected. Every counter accepts the first refill and refuses the
+    second only in the first fifth of a window: at a 0.5 s window one is refused even
+    when the start takes 120 ms longer (at 0.2 s, 20 ms longer left none refused)."""
+    rule = RateLimit(5, 0.5)
     sim = await okx_simulator_factory(
         algorithm="sliding-window-counter", limit=5, window=rule.window, amounts=AMOUNTS
     )
