@@ -113,8 +113,8 @@ class Simulator(SimulatorCore):
                 "time use it in-process: sim.client() or sim.transport()"
             )
         await self._http.start()
-        # A simulator of an earlier test may have served this port, with other users:
-        # clients must not count by the uids they learnt from it.
+        # Another simulator may have served this URL before, with other users: clients
+        # of this process must not count by the uids they learnt from it.
         UIDS.forget(self.base_url)
         self._in_process.reopen()
         self._clock.origin()  # fixed windows are aligned to the start
